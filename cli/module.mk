@@ -1,0 +1,2 @@
+# cli/: main() and one file per verb
+CLI_SRCS += $(wildcard cli/*.c)

@@ -1,0 +1,2 @@
+# common/: errors, logging, options, utilities
+LIB_SRCS += $(wildcard common/*.c)

@@ -1,0 +1,754 @@
+/*
+ * driver/file.c - the `file` protocol driver: a host file or block device.
+ *
+ * Options (QEMU's BlockdevOptionsFile): filename, aio=threads|native,
+ * locking=auto|on|off, drop-cache, x-check-cache-dropped, aio-max-batch,
+ * plus the generic cache.direct / cache.no-flush handled by the core.
+ *
+ * I/O: aio=threads does preadv/pwritev in the calling thread (the caller is
+ * already a worker thread); aio=native submits through libaio and one
+ * completion thread per node wakes the waiting callers, so O_DIRECT requests
+ * from many threads overlap in the kernel. Short transfers are continued,
+ * EINTR/EAGAIN retried. Discard punches holes, write-zeroes uses fallocate
+ * (zero range, or punch hole when unmapping is allowed), block status uses
+ * SEEK_DATA/SEEK_HOLE.
+ *
+ * Locking follows QEMU's byte-range protocol so blkrig and QEMU processes
+ * see each other: with open file description (OFD) locks, byte 100+i is
+ * held while permission bit i is taken and byte 200+i while bit i is not
+ * shared. Conflicts give QEMU's "Failed to get "write" lock" message.
+ *
+ * Every syscall goes through the node's struct bd_file_sys (file-sys.h).
+ */
+#include "common/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cutils.h"
+#include "common/log.h"
+#include "driver/block-int.h"
+#include "driver/drivers.h"
+#include "driver/file-sys.h"
+
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+#define AIO_MAX_EVENTS 128
+
+enum file_aio { FILE_AIO_THREADS, FILE_AIO_NATIVE, FILE_AIO_IO_URING };
+enum file_locking { FILE_LOCK_AUTO, FILE_LOCK_ON, FILE_LOCK_OFF };
+
+/* One libaio request waiting for its completion. */
+struct file_aio_req {
+    struct iocb iocb;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    long res;
+};
+
+struct file_state {
+    /* Set in open, immutable. */
+    const struct bd_file_sys *sys;
+    int fd;
+    bool use_locks;
+    enum file_aio aio;
+    bool has_discard;               /* cleared after EOPNOTSUPP */
+    bool has_zero_range;
+    bool is_blockdev;
+
+    /* aio=native: the context and its completion thread. */
+    io_context_t ctx;
+    pthread_t reaper;
+    bool reaper_running;
+    atomic_bool stopping;
+
+    /* Locks held (bit masks), protected by the graph lock via perm calls. */
+    uint64_t locked_perm;
+    uint64_t locked_shared_neg;
+};
+
+static const char *const aio_names[] = { "threads", "native", "io_uring",
+                                         NULL };
+static const char *const locking_names[] = { "auto", "on", "off", NULL };
+
+/* ------------------------------------------------------------------ */
+/* libaio completion                                                    */
+
+static void *file_reaper(void *opaque)
+{
+    struct file_state *s = opaque;
+    struct io_event ev[32];
+
+    while (!atomic_load(&s->stopping)) {
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+        int n = s->sys->io_getevents(s->ctx, 1, 32, ev, &ts);
+        int i;
+
+        if (n < 0) {
+            if (n == -EINTR) {
+                continue;
+            }
+            bd_log(BD_LOG_ERROR, "io_getevents failed: %s", bd_strerror(-n));
+            bd_sleep_ns(1000 * 1000);
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            struct file_aio_req *r = (struct file_aio_req *)ev[i].obj;
+
+            pthread_mutex_lock(&r->lock);
+            r->res = (long)ev[i].res;
+            r->done = true;
+            pthread_cond_signal(&r->cond);
+            pthread_mutex_unlock(&r->lock);
+        }
+    }
+    return NULL;
+}
+
+/* Submit one vectored request through libaio and wait for it. Returns the
+ * byte count or -errno. */
+static ssize_t file_aio_rw(struct file_state *s, bool write,
+                           const struct iovec *iov, int niov, off_t off)
+{
+    struct file_aio_req r;
+    struct iocb *cbs[1];
+    ssize_t res;
+    int ret;
+    int tries = 0;
+
+    memset(&r, 0, sizeof(r));
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.cond, NULL);
+    if (write) {
+        io_prep_pwritev(&r.iocb, s->fd, iov, niov, off);
+    } else {
+        io_prep_preadv(&r.iocb, s->fd, iov, niov, off);
+    }
+    r.iocb.data = &r;
+    cbs[0] = &r.iocb;
+    for (;;) {
+        ret = s->sys->io_submit(s->ctx, 1, cbs);
+        if (ret == 1) {
+            break;
+        }
+        if (ret == -EAGAIN && tries++ < 1000) {
+            /* Queue full: let completions drain, then retry. */
+            bd_sleep_ns(50 * 1000);
+            continue;
+        }
+        pthread_mutex_destroy(&r.lock);
+        pthread_cond_destroy(&r.cond);
+        return ret < 0 ? ret : -EIO;
+    }
+    pthread_mutex_lock(&r.lock);
+    while (!r.done) {
+        pthread_cond_wait(&r.cond, &r.lock);
+    }
+    res = r.res;
+    pthread_mutex_unlock(&r.lock);
+    pthread_mutex_destroy(&r.lock);
+    pthread_cond_destroy(&r.cond);
+    return res;
+}
+
+/* ------------------------------------------------------------------ */
+/* Data path                                                            */
+
+/* Transfer the whole qiov, continuing after short transfers. A read that
+ * hits the end of the file zero-fills the rest. */
+static int file_rw(struct bd_node *bs, bool write, int64_t off,
+                   int64_t bytes, struct bd_qiov *qiov)
+{
+    struct file_state *s = bs->opaque;
+    int64_t done = 0;
+
+    while (done < bytes) {
+        struct bd_qiov part;
+        ssize_t n;
+
+        bd_qiov_slice(&part, qiov, (size_t)done, (size_t)(bytes - done));
+        if (s->aio == FILE_AIO_NATIVE) {
+            n = file_aio_rw(s, write, part.iov, part.niov, off + done);
+        } else {
+            n = write ? s->sys->pwritev(s->fd, part.iov, part.niov, off + done)
+                      : s->sys->preadv(s->fd, part.iov, part.niov, off + done);
+            if (n < 0) {
+                n = -errno;
+            }
+        }
+        bd_qiov_destroy(&part);
+        if (n == -EINTR || n == -EAGAIN) {
+            continue;
+        }
+        if (n < 0) {
+            return (int)n;
+        }
+        if (n == 0) {
+            if (write) {
+                return -EIO;
+            }
+            bd_qiov_memset(qiov, (size_t)done, 0, (size_t)(bytes - done));
+            return 0;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+static int file_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
+                       struct bd_qiov *qiov, int flags)
+{
+    (void)flags;
+    return file_rw(bs, false, off, bytes, qiov);
+}
+
+static int file_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
+                        struct bd_qiov *qiov, int flags)
+{
+    (void)flags;
+    return file_rw(bs, true, off, bytes, qiov);
+}
+
+static int file_flush_to_disk(struct bd_node *bs)
+{
+    struct file_state *s = bs->opaque;
+
+    if (s->sys->fdatasync(s->fd) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+static int file_pdiscard(struct bd_node *bs, int64_t off, int64_t bytes)
+{
+    struct file_state *s = bs->opaque;
+
+    if (!s->has_discard || s->is_blockdev) {
+        return -ENOTSUP;
+    }
+    if (s->sys->fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          off, bytes) < 0) {
+        int e = errno;
+        if (e == EOPNOTSUPP || e == ENOSYS) {
+            s->has_discard = false;
+            return -ENOTSUP;
+        }
+        return -e;
+    }
+    return 0;
+}
+
+static int file_pwrite_zeroes(struct bd_node *bs, int64_t off, int64_t bytes,
+                              int flags)
+{
+    struct file_state *s = bs->opaque;
+    int64_t len = bd_getlength(bs);
+
+    if (s->is_blockdev) {
+        return -ENOTSUP;
+    }
+    /* Punching keeps the size, so only inside the file; reads of a hole
+     * return zeroes on every Linux file system. */
+    if ((flags & BD_REQ_MAY_UNMAP) && s->has_discard && off + bytes <= len) {
+        if (s->sys->fallocate(s->fd, FALLOC_FL_PUNCH_HOLE |
+                              FALLOC_FL_KEEP_SIZE, off, bytes) == 0) {
+            return 0;
+        }
+    }
+    if (s->has_zero_range) {
+        if (s->sys->fallocate(s->fd, FALLOC_FL_ZERO_RANGE, off, bytes) == 0) {
+            return 0;
+        }
+        if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
+            return -errno;
+        }
+        s->has_zero_range = false;
+    }
+    return -ENOTSUP;
+}
+
+static int file_block_status(struct bd_node *bs, bool want_zero, int64_t off,
+                             int64_t bytes, int64_t *pnum, int64_t *map,
+                             struct bd_node **file)
+{
+    struct file_state *s = bs->opaque;
+    off_t data;
+    off_t hole;
+
+    *map = off;
+    *file = bs;
+    if (!want_zero || s->is_blockdev) {
+        *pnum = bytes;
+        return BD_BLOCK_DATA | BD_BLOCK_OFFSET_VALID;
+    }
+    data = s->sys->lseek(s->fd, off, SEEK_DATA);
+    if (data < 0) {
+        if (errno == ENXIO) {
+            /* No data at or after off: a hole to the end. */
+            *pnum = bytes;
+            return BD_BLOCK_ZERO | BD_BLOCK_OFFSET_VALID;
+        }
+        *pnum = bytes;
+        return BD_BLOCK_DATA | BD_BLOCK_OFFSET_VALID;
+    }
+    if (data > off) {
+        *pnum = BD_MIN(bytes, (int64_t)(data - off));
+        return BD_BLOCK_ZERO | BD_BLOCK_OFFSET_VALID;
+    }
+    hole = s->sys->lseek(s->fd, off, SEEK_HOLE);
+    if (hole < 0 || hole <= off) {
+        *pnum = bytes;
+    } else {
+        *pnum = BD_MIN(bytes, (int64_t)(hole - off));
+    }
+    return BD_BLOCK_DATA | BD_BLOCK_OFFSET_VALID;
+}
+
+static int64_t file_getlength(struct bd_node *bs)
+{
+    struct file_state *s = bs->opaque;
+    struct stat st;
+
+    if (s->is_blockdev) {
+        off_t end = s->sys->lseek(s->fd, 0, SEEK_END);
+        return end < 0 ? -errno : (int64_t)end;
+    }
+    if (s->sys->fstat(s->fd, &st) < 0) {
+        return -errno;
+    }
+    return (int64_t)st.st_size;
+}
+
+static int file_truncate(struct bd_node *bs, int64_t size, bool exact,
+                         enum bd_prealloc prealloc, int flags,
+                         struct bd_error **errp)
+{
+    struct file_state *s = bs->opaque;
+    int64_t cur = file_getlength(bs);
+
+    (void)flags;
+    if (s->is_blockdev) {
+        if (size > cur || (exact && size != cur)) {
+            bd_error_setg(errp, "Cannot grow device files");
+            return -ENOTSUP;
+        }
+        return 0;
+    }
+    if (size < cur && prealloc != BD_PREALLOC_OFF) {
+        bd_error_setg(errp, "Cannot use preallocation for shrinking files");
+        return -ENOTSUP;
+    }
+    if (prealloc == BD_PREALLOC_METADATA) {
+        bd_error_setg(errp, "Unsupported preallocation mode: metadata");
+        return -ENOTSUP;
+    }
+    if (s->sys->ftruncate(s->fd, size) < 0) {
+        int e = errno;
+        bd_error_setg_errno(errp, e, "Failed to resize the file");
+        return -e;
+    }
+    if (size > cur && prealloc == BD_PREALLOC_FALLOC) {
+        if (s->sys->fallocate(s->fd, 0, cur, size - cur) < 0) {
+            int e = errno;
+            bd_error_setg_errno(errp, e,
+                                "Could not preallocate new data");
+            return -e;
+        }
+    } else if (size > cur && prealloc == BD_PREALLOC_FULL) {
+        int64_t pos = cur;
+        size_t chunk = 1 << 20;
+        void *zero = bd_malloc0(chunk);
+
+        while (pos < size) {
+            struct iovec iov = { zero, (size_t)BD_MIN((int64_t)chunk,
+                                                       size - pos) };
+            ssize_t n = s->sys->pwritev(s->fd, &iov, 1, pos);
+            if (n < 0) {
+                int e = errno;
+                free(zero);
+                bd_error_setg_errno(errp, e, "Could not write zeros for "
+                                    "preallocation");
+                return -e;
+            }
+            pos += n;
+        }
+        free(zero);
+    }
+    return 0;
+}
+
+static int file_has_zero_init(struct bd_node *bs)
+{
+    struct file_state *s = bs->opaque;
+
+    return !s->is_blockdev;
+}
+
+/* ------------------------------------------------------------------ */
+/* Locking                                                              */
+
+static int lock_byte(struct file_state *s, int byte, bool lock)
+{
+    struct flock fl = {
+        .l_type = lock ? F_RDLCK : F_UNLCK,
+        .l_whence = SEEK_SET,
+        .l_start = byte,
+        .l_len = 1,
+    };
+
+    if (s->sys->fcntl_lock(s->fd, F_OFD_SETLK, &fl) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+/* Is some other open file description holding a lock on byte? */
+static int byte_taken_by_other(struct file_state *s, int byte)
+{
+    struct flock fl = {
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = byte,
+        .l_len = 1,
+    };
+
+    if (s->sys->fcntl_lock(s->fd, F_OFD_GETLK, &fl) < 0) {
+        return -errno;
+    }
+    return fl.l_type != F_UNLCK;
+}
+
+static int file_check_perm(struct bd_node *bs, uint64_t perm, uint64_t shared,
+                           struct bd_error **errp)
+{
+    struct file_state *s = bs->opaque;
+    unsigned i;
+
+    if (!s->use_locks) {
+        return 0;
+    }
+    for (i = 0; i < BD_PERM__COUNT; i++) {
+        uint64_t bit = 1ULL << i;
+        int r;
+
+        if ((perm & bit) && !(s->locked_perm & bit)) {
+            r = byte_taken_by_other(s, LOCK_SHARED_BASE + (int)i);
+            if (r > 0) {
+                bd_error_setg(errp, "Failed to get \"%s\" lock",
+                              bd_perm_name(i));
+                bd_error_append_hint(errp, "Is another process using the "
+                                     "image [%s]?\n", bs->filename);
+                return -EAGAIN;
+            }
+        }
+        if (!(shared & bit) && !(s->locked_shared_neg & bit)) {
+            r = byte_taken_by_other(s, LOCK_PERM_BASE + (int)i);
+            if (r > 0) {
+                bd_error_setg(errp, "Failed to get shared \"%s\" lock",
+                              bd_perm_name(i));
+                bd_error_append_hint(errp, "Is another process using the "
+                                     "image [%s]?\n", bs->filename);
+                return -EAGAIN;
+            }
+        }
+    }
+    return 0;
+}
+
+static void file_set_perm(struct bd_node *bs, uint64_t perm, uint64_t shared)
+{
+    struct file_state *s = bs->opaque;
+    uint64_t unshared = BD_PERM_ALL & ~shared;
+    unsigned i;
+
+    if (!s->use_locks) {
+        return;
+    }
+    for (i = 0; i < BD_PERM__COUNT; i++) {
+        uint64_t bit = 1ULL << i;
+
+        if ((perm & bit) != (s->locked_perm & bit)) {
+            lock_byte(s, LOCK_PERM_BASE + (int)i, perm & bit);
+        }
+        if ((unshared & bit) != (s->locked_shared_neg & bit)) {
+            lock_byte(s, LOCK_SHARED_BASE + (int)i, unshared & bit);
+        }
+    }
+    s->locked_perm = perm;
+    s->locked_shared_neg = unshared;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open / close                                                         */
+
+/* Find the smallest transfer alignment O_DIRECT accepts on this file. */
+static uint32_t probe_alignment(struct file_state *s)
+{
+    static const uint32_t cand[] = { 1, 512, 1024, 2048, 4096 };
+    unsigned logical = 0;
+    void *buf = bd_memalign(4096, 4096 * 2);
+    uint32_t found = 4096;
+    size_t i;
+
+    if (s->is_blockdev && ioctl(s->fd, BLKSSZGET, &logical) == 0 &&
+        logical) {
+        free(buf);
+        return logical;
+    }
+    for (i = 0; i < BD_ARRAY_SIZE(cand); i++) {
+        struct iovec iov = { buf, cand[i] };
+        ssize_t n = s->sys->preadv(s->fd, &iov, 1, 0);
+
+        if (n >= 0) {
+            found = cand[i] < 512 ? 512 : cand[i];
+            break;
+        }
+    }
+    free(buf);
+    return found;
+}
+
+static int file_parse_filename(const char *filename, json_t *options,
+                               struct bd_error **errp)
+{
+    (void)errp;
+    if (!strncmp(filename, "file:", 5)) {
+        filename += 5;
+    }
+    json_object_set_new(options, "filename", json_string(filename));
+    return 0;
+}
+
+static int file_open(struct bd_node *bs, json_t *options, int flags,
+                     struct bd_error **errp)
+{
+    struct file_state *s = bs->opaque;
+    char *filename = NULL;
+    int aio = (flags & BD_O_NATIVE_AIO) ? FILE_AIO_NATIVE : FILE_AIO_THREADS;
+    int locking = FILE_LOCK_AUTO;
+    bool b;
+    uint64_t u;
+    int oflags;
+    struct stat st;
+    int ret;
+
+    s->sys = bd_graph_file_sys(bs->graph);
+    s->fd = -1;
+    if (bd_opts_take_str(options, "filename", &filename) <= 0) {
+        bd_error_setg(errp, "The 'file' block driver requires a file name");
+        return -EINVAL;
+    }
+    if (!strncmp(filename, "file:", 5)) {
+        memmove(filename, filename + 5, strlen(filename + 5) + 1);
+    }
+    free(bs->filename);
+    bs->filename = bd_strdup(filename);
+    {
+        /* QEMU's runtime option parser reports enum errors this way. */
+        char *v = NULL;
+        if (bd_opts_take_str(options, "aio", &v) > 0) {
+            int i;
+            for (i = 0; aio_names[i] && strcmp(aio_names[i], v); i++) {
+            }
+            if (!aio_names[i]) {
+                bd_error_setg(errp, "invalid parameter value: %s", v);
+                free(v);
+                ret = -EINVAL;
+                goto fail;
+            }
+            aio = i;
+            free(v);
+        }
+        if (bd_opts_take_str(options, "locking", &v) > 0) {
+            int i;
+            for (i = 0; locking_names[i] && strcmp(locking_names[i], v); i++) {
+            }
+            if (!locking_names[i]) {
+                bd_error_setg(errp, "invalid parameter value: %s", v);
+                free(v);
+                ret = -EINVAL;
+                goto fail;
+            }
+            locking = i;
+            free(v);
+        }
+    }
+    if (bd_opts_take_bool(options, "drop-cache", &b, errp) < 0 ||
+        bd_opts_take_bool(options, "x-check-cache-dropped", &b, errp) < 0 ||
+        bd_opts_take_number(options, "aio-max-batch", &u, errp) < 0) {
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (aio == FILE_AIO_IO_URING) {
+        bd_error_setg(errp, "aio=io_uring was specified, but is not "
+                      "supported in this build.");
+        ret = -EINVAL;
+        goto fail;
+    }
+    if (aio == FILE_AIO_NATIVE && !(flags & BD_O_NOCACHE)) {
+        bd_error_setg(errp, "aio=native was specified, but it requires "
+                      "cache.direct=on, which was not specified.");
+        ret = -EINVAL;
+        goto fail;
+    }
+    s->aio = aio;
+
+    oflags = O_CLOEXEC | ((flags & BD_O_RDWR) ? O_RDWR : O_RDONLY);
+    if (flags & BD_O_NOCACHE) {
+        oflags |= O_DIRECT;
+    }
+    s->fd = s->sys->open(filename, oflags, 0644);
+    if (s->fd < 0 && (flags & BD_O_AUTO_RDONLY) && (flags & BD_O_RDWR) &&
+        (errno == EACCES || errno == EROFS || errno == EPERM)) {
+        oflags = (oflags & ~O_RDWR) | O_RDONLY;
+        bs->read_only = true;
+        bs->open_flags &= ~BD_O_RDWR;
+        s->fd = s->sys->open(filename, oflags, 0644);
+    }
+    if (s->fd < 0) {
+        ret = -errno;
+        bd_error_setg_errno(errp, -ret, "Could not open '%s'", filename);
+        goto fail;
+    }
+    if (s->sys->fstat(s->fd, &st) == 0) {
+        s->is_blockdev = S_ISBLK(st.st_mode);
+        if (S_ISDIR(st.st_mode)) {
+            bd_error_setg(errp, "'%s' is not a file", filename);
+            ret = -EISDIR;
+            goto fail;
+        }
+    }
+    s->use_locks = locking != FILE_LOCK_OFF &&
+                   !(flags & BD_O_FORCE_SHARE);
+    s->has_discard = true;
+    s->has_zero_range = true;
+
+    bs->bl.request_alignment = (flags & BD_O_NOCACHE) ? probe_alignment(s)
+                                                      : 1;
+    bs->bl.min_mem_alignment = (flags & BD_O_NOCACHE) ? 4096 : 1;
+    bs->supported_zero_flags = BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK;
+
+    if (aio == FILE_AIO_NATIVE) {
+        ret = s->sys->io_setup(AIO_MAX_EVENTS, &s->ctx);
+        if (ret < 0) {
+            bd_error_setg_errno(errp, -ret, "Unable to use native AIO");
+            goto fail;
+        }
+        atomic_store(&s->stopping, false);
+        if (pthread_create(&s->reaper, NULL, file_reaper, s) != 0) {
+            s->sys->io_destroy(s->ctx);
+            bd_error_setg(errp, "Unable to start the AIO completion thread");
+            ret = -EAGAIN;
+            goto fail;
+        }
+        s->reaper_running = true;
+    }
+    free(filename);
+    return 0;
+
+fail:
+    if (s->fd >= 0) {
+        s->sys->close(s->fd);
+        s->fd = -1;
+    }
+    free(filename);
+    return ret;
+}
+
+static void file_close(struct bd_node *bs)
+{
+    struct file_state *s = bs->opaque;
+
+    if (s->reaper_running) {
+        atomic_store(&s->stopping, true);
+        pthread_join(s->reaper, NULL);
+        s->sys->io_destroy(s->ctx);
+        s->reaper_running = false;
+    }
+    if (s->fd >= 0) {
+        s->sys->close(s->fd);   /* also drops every OFD lock */
+        s->fd = -1;
+    }
+}
+
+int bd_driver_file_create(const char *filename, json_t *options,
+                          struct bd_error **errp)
+{
+    uint64_t size = 0;
+    int prealloc = BD_PREALLOC_OFF;
+    int fd;
+    int ret = 0;
+
+    if (bd_opts_take_size(options, "size", &size, errp) < 0 ||
+        bd_opts_take_enum(options, "preallocation", bd_prealloc_names,
+                          &prealloc, errp) < 0) {
+        return -EINVAL;
+    }
+    fd = open(filename, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        ret = -errno;
+        bd_error_setg_errno(errp, -ret, "Could not create '%s'", filename);
+        return ret;
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        ret = -errno;
+        bd_error_setg_errno(errp, -ret, "Could not resize file");
+    } else if (prealloc == BD_PREALLOC_FALLOC && size &&
+               fallocate(fd, 0, 0, (off_t)size) < 0) {
+        ret = -errno;
+        bd_error_setg_errno(errp, -ret, "Could not preallocate data for the "
+                            "new file");
+    } else if (prealloc == BD_PREALLOC_FULL) {
+        char *zero = bd_malloc0(1 << 20);
+        uint64_t pos = 0;
+
+        while (pos < size && ret == 0) {
+            ssize_t n = pwrite(fd, zero, (size_t)BD_MIN(size - pos,
+                                                        (uint64_t)(1 << 20)),
+                               (off_t)pos);
+            if (n < 0) {
+                ret = -errno;
+                bd_error_setg_errno(errp, -ret, "Could not write zeros for "
+                                    "preallocation");
+            } else {
+                pos += (uint64_t)n;
+            }
+        }
+        free(zero);
+    }
+    close(fd);
+    return ret;
+}
+
+static const struct bd_driver file_driver = {
+    .struct_size = sizeof(struct bd_driver),
+    .name = "file",
+    .protocol_name = "file",
+    .instance_size = sizeof(struct file_state),
+    .parse_filename = file_parse_filename,
+    .open = file_open,
+    .close = file_close,
+    .getlength = file_getlength,
+    .preadv = file_preadv,
+    .pwritev = file_pwritev,
+    .pwrite_zeroes = file_pwrite_zeroes,
+    .pdiscard = file_pdiscard,
+    .flush_to_disk = file_flush_to_disk,
+    .block_status = file_block_status,
+    .truncate = file_truncate,
+    .check_perm = file_check_perm,
+    .set_perm = file_set_perm,
+    .create = bd_driver_file_create,
+    .has_zero_init = file_has_zero_init,
+};
+
+BD_DRIVER_EXPORT(file_driver, bd_driver_file)

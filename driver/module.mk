@@ -1,0 +1,2 @@
+# driver/: node graph, request path, drivers and filters
+LIB_SRCS += $(wildcard driver/*.c)

@@ -1,0 +1,2 @@
+# fuse/: the FUSE export
+LIB_SRCS += $(wildcard fuse/*.c)

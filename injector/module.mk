@@ -1,0 +1,2 @@
+# injector/: rule model, parsing, matching, breakpoints
+LIB_SRCS += $(wildcard injector/*.c)

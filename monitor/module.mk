@@ -1,0 +1,2 @@
+# monitor/: the QMP server
+LIB_SRCS += $(wildcard monitor/*.c)
