@@ -196,6 +196,7 @@ struct bd_driver {
     int (*debug_remove_breakpoint)(struct bd_node *bs, const char *tag);
     int (*debug_resume)(struct bd_node *bs, const char *tag);
     bool (*debug_is_suspended)(struct bd_node *bs, const char *tag);
+    json_t *(*debug_query)(struct bd_node *bs);
 
     /*
      * Permissions this node takes on child c (role), given the cumulative

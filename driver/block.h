@@ -132,6 +132,20 @@ int bd_graph_foreach_node(struct bd_graph *g,
 uint64_t bd_graph_generation(struct bd_graph *g);
 
 /*
+ * Asynchronous events (QMP events: BLOCK_JOB_*, BLOCK_EXPORT_DELETED, our
+ * BLKDEBUG_* events). Any layer emits them through its graph; the monitor
+ * (or a scenario transcript) installs the sink. name is the QMP event name,
+ * data the event's "data" object (reference stolen; may be NULL). The sink
+ * is called in the emitting thread and must not block on I/O. Without a
+ * sink events are dropped.
+ */
+typedef void bd_qevent_fn(void *opaque, const char *name, json_t *data);
+void bd_graph_set_qevent_sink(struct bd_graph *g, bd_qevent_fn *fn,
+                              void *opaque);
+void bd_graph_emit_qevent(struct bd_graph *g, const char *name,
+                          json_t *data);
+
+/*
  * Open a node as qemu-io / bdrv_open does.
  *  filename: may be NULL; may be "json:{...}", "blkdebug:CONF:IMG", a
  *            protocol-prefixed name or a plain path.
@@ -145,12 +159,15 @@ struct bd_node *bd_open(struct bd_graph *g, const char *filename,
                         json_t *options, int flags, struct bd_error **errp);
 /*
  * blockdev-add: open a node from a nested (QAPI-shaped) options object that
- * must carry "driver"; "node-name" is required at the top level (callers that
- * must allow it absent check first). The graph keeps the reference; the node
- * stays until bd_blockdev_del().
+ * must carry "driver" and, at the top level, "node-name". keyval is true
+ * when the scalars are strings from dotted key=value syntax (qsd's
+ * --blockdev driver=...), false for JSON (QMP, --blockdev '{...}'): QEMU
+ * words type errors differently for the two ("Parameter 'size' expects
+ * integer" vs "Invalid parameter type for 'size', expected: integer").
+ * The graph keeps the reference; the node stays until bd_blockdev_del().
  */
 struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
-                                struct bd_error **errp);
+                                bool keyval, struct bd_error **errp);
 /* blockdev-del: refuses nodes that have parents or users. */
 int bd_blockdev_del(struct bd_graph *g, const char *node_name,
                     struct bd_error **errp);
@@ -326,5 +343,9 @@ int bd_debug_breakpoint(struct bd_node *n, const char *event,
 int bd_debug_remove_breakpoint(struct bd_node *n, const char *tag);
 int bd_debug_resume(struct bd_node *n, const char *tag);
 bool bd_debug_is_suspended(struct bd_node *n, const char *tag);
+/* Rules, state, hit counters and suspended requests of the first node below
+ * n that has them, as JSON (blkrig io `blkdebug_info`, QMP query-blkdebug);
+ * NULL when there is none. Caller owns the result. */
+json_t *bd_debug_query(struct bd_node *n);
 
 #endif

@@ -39,6 +39,10 @@ struct bd_graph {
     atomic_int drainers;
     /* Syscall table for file nodes (tests swap it; see file-sys.h). */
     const struct bd_file_sys *file_sys;
+    /* QMP-style event sink (monitor or scenario transcript). */
+    pthread_mutex_t qevent_lock;
+    bd_qevent_fn *qevent_fn;
+    void *qevent_opaque;
 };
 
 static const char *const perm_names[BD_PERM__COUNT] = {
@@ -85,6 +89,7 @@ struct bd_graph *bd_graph_new(void)
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&g->drain_lock, NULL);
     pthread_cond_init(&g->drain_cond, NULL);
+    pthread_mutex_init(&g->qevent_lock, NULL);
     bd_list_init(&g->nodes);
     bd_list_init(&g->blks);
     return g;
@@ -118,6 +123,27 @@ const struct bd_file_sys *bd_graph_file_sys(struct bd_graph *g)
 void bd_graph_set_file_sys(struct bd_graph *g, const struct bd_file_sys *sys)
 {
     g->file_sys = sys;
+}
+
+void bd_graph_set_qevent_sink(struct bd_graph *g, bd_qevent_fn *fn,
+                              void *opaque)
+{
+    pthread_mutex_lock(&g->qevent_lock);
+    g->qevent_fn = fn;
+    g->qevent_opaque = opaque;
+    pthread_mutex_unlock(&g->qevent_lock);
+}
+
+void bd_graph_emit_qevent(struct bd_graph *g, const char *name, json_t *data)
+{
+    /* The lock also orders events: sinks see them in emission order. */
+    pthread_mutex_lock(&g->qevent_lock);
+    if (g->qevent_fn) {
+        g->qevent_fn(g->qevent_opaque, name, data);
+    } else {
+        json_decref(data);
+    }
+    pthread_mutex_unlock(&g->qevent_lock);
 }
 
 uint64_t bd_graph_generation(struct bd_graph *g)
@@ -165,6 +191,7 @@ void bd_graph_free(struct bd_graph *g)
     pthread_mutex_destroy(&g->lock);
     pthread_mutex_destroy(&g->drain_lock);
     pthread_cond_destroy(&g->drain_cond);
+    pthread_mutex_destroy(&g->qevent_lock);
     free(g);
 }
 
@@ -1400,7 +1427,7 @@ void bd_unref(struct bd_node *n)
 /* blockdev-add / blockdev-del                                          */
 
 struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
-                                struct bd_error **errp)
+                                bool keyval, struct bd_error **errp)
 {
     json_t *flat = NULL;
     struct bd_node *bs = NULL;
@@ -1414,6 +1441,7 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
         bd_error_setg(errp, "'node-name' must be specified for the root node");
         return NULL;
     }
+    (void)keyval;   /* QAPI validation (common/qapi) uses it */
     flat = bd_opts_flatten(nested);
     bs = bd_open(g, NULL, flat, flags, errp);
     if (!bs) {
@@ -1457,7 +1485,8 @@ int bd_blockdev_del(struct bd_graph *g, const char *node_name,
 /* ------------------------------------------------------------------ */
 /* Debug hooks                                                          */
 
-enum debug_op { DBG_BREAK, DBG_REMOVE, DBG_RESUME, DBG_IS_SUSPENDED };
+enum debug_op { DBG_BREAK, DBG_REMOVE, DBG_RESUME, DBG_IS_SUSPENDED,
+                DBG_QUERY };
 
 static bool has_debug_op(const struct bd_driver *drv, enum debug_op op)
 {
@@ -1469,8 +1498,10 @@ static bool has_debug_op(const struct bd_driver *drv, enum debug_op op)
     case DBG_RESUME:
         return drv->debug_resume != NULL;
     case DBG_IS_SUSPENDED:
-    default:
         return drv->debug_is_suspended != NULL;
+    case DBG_QUERY:
+    default:
+        return drv->debug_query != NULL;
     }
 }
 
@@ -1513,4 +1544,10 @@ bool bd_debug_is_suspended(struct bd_node *n, const char *tag)
 {
     n = find_debug_node(n, DBG_IS_SUSPENDED);
     return n ? n->drv->debug_is_suspended(n, tag) : false;
+}
+
+json_t *bd_debug_query(struct bd_node *n)
+{
+    n = find_debug_node(n, DBG_QUERY);
+    return n ? n->drv->debug_query(n) : NULL;
 }

@@ -1,0 +1,139 @@
+/*
+ * tests/unit/test_opts.c - common/opts.c and common/cutils.c: the option
+ * syntaxes QEMU's tools accept and the messages they give.
+ */
+#include "common/config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/cutils.h"
+#include "common/opts.h"
+#include "tests/unit/unit.h"
+
+/* ",," is a literal comma and a bare key means "on". */
+static void test_opts_parse_escapes(void **state)
+{
+    struct bd_error *err = NULL;
+    json_t *o = bd_opts_parse("driver=file,filename=a,,b.img,cache.direct,x=",
+                              NULL, &err);
+
+    (void)state;
+    assert_non_null(o);
+    assert_string_equal(bd_opts_peek_str(o, "driver"), "file");
+    assert_string_equal(bd_opts_peek_str(o, "filename"), "a,b.img");
+    assert_string_equal(bd_opts_peek_str(o, "cache.direct"), "on");
+    assert_string_equal(bd_opts_peek_str(o, "x"), "");
+    json_decref(o);
+}
+
+/* Size suffixes are binary units; negatives are out of range. */
+static void test_opts_sizes(void **state)
+{
+    uint64_t v = 0;
+
+    (void)state;
+    assert_int_equal(bd_parse_size("4k", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(bd_parse_size("1M", &v), 0);
+    assert_int_equal(v, 1 << 20);
+    assert_int_equal(bd_parse_size("1.5G", &v), 0);
+    assert_int_equal(v, 3ULL << 29);
+    assert_int_equal(bd_parse_size("2T", &v), 0);
+    assert_int_equal(v, 2ULL << 40);
+    assert_int_equal(bd_parse_size("0x10", &v), 0);
+    assert_int_equal(v, 16);
+    assert_int_equal(bd_parse_size("-1", &v), -ERANGE);
+    assert_int_equal(bd_parse_size("abc", &v), -EINVAL);
+    assert_int_equal(bd_parse_size("1x", &v), -EINVAL);
+    assert_int_equal(bd_parse_size("16E", &v), -ERANGE);
+}
+
+/* Typed readers consume the key and phrase errors as QemuOpts does. */
+static void test_opts_take_messages(void **state)
+{
+    struct bd_error *err = NULL;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "size", "abc",
+                          "read-zeroes", "maybe", "latency-ns", "x",
+                          "neg", -5);
+    uint64_t u = 0;
+    bool b = false;
+
+    (void)state;
+    assert_int_equal(bd_opts_take_size(o, "size", &u, &err), -1);
+    assert_string_equal(err->msg, "Parameter 'size' expects a non-negative "
+                        "number below 2^64");
+    bd_error_free(err);
+    err = NULL;
+    assert_null(json_object_get(o, "size"));
+    assert_int_equal(bd_opts_take_bool(o, "read-zeroes", &b, &err), -1);
+    assert_string_equal(err->msg, "Parameter 'read-zeroes' expects 'on' or 'off'");
+    bd_error_free(err);
+    err = NULL;
+    assert_int_equal(bd_opts_take_number(o, "latency-ns", &u, &err), -1);
+    assert_string_equal(err->msg, "Parameter 'latency-ns' expects a number");
+    bd_error_free(err);
+    err = NULL;
+    assert_int_equal(bd_opts_take_size(o, "neg", &u, &err), -1);
+    assert_string_equal(err->msg, "Value '-5' is out of range for parameter 'neg'");
+    bd_error_free(err);
+    err = NULL;
+    assert_int_equal(bd_opts_take_size(o, "absent", &u, &err), 0);
+    assert_int_equal(json_object_size(o), 0);
+    json_decref(o);
+}
+
+/* flatten and crumple are inverses, lists included. */
+static void test_opts_flatten_crumple(void **state)
+{
+    struct bd_error *err = NULL;
+    json_t *nested = json_loads("{\"a\":{\"b\":1},\"l\":[{\"x\":\"y\"},{\"x\":\"z\"}]}",
+                                0, NULL);
+    json_t *flat = bd_opts_flatten(nested);
+    json_t *back = NULL;
+
+    (void)state;
+    assert_int_equal(json_integer_value(json_object_get(flat, "a.b")), 1);
+    assert_string_equal(bd_opts_peek_str(flat, "l.1.x"), "z");
+    back = bd_opts_crumple(flat, &err);
+    assert_non_null(back);
+    assert_true(json_equal(back, nested));
+    json_decref(back);
+    json_decref(flat);
+    json_decref(nested);
+}
+
+/* qemu-io's byte-count formatting. */
+static void test_opts_cvtstr(void **state)
+{
+    char buf[64];
+
+    (void)state;
+    bd_cvtstr(512, buf, sizeof(buf));
+    assert_string_equal(buf, "512 bytes");
+    bd_cvtstr(4096, buf, sizeof(buf));
+    assert_string_equal(buf, "4 KiB");
+    bd_cvtstr(1536, buf, sizeof(buf));
+    assert_string_equal(buf, "1.500 KiB");
+    bd_cvtstr(1 << 20, buf, sizeof(buf));
+    assert_string_equal(buf, "1 MiB");
+}
+
+int unit_run_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_opts_parse_escapes),
+        cmocka_unit_test(test_opts_sizes),
+        cmocka_unit_test(test_opts_take_messages),
+        cmocka_unit_test(test_opts_flatten_crumple),
+        cmocka_unit_test(test_opts_cvtstr),
+    };
+
+    return cmocka_run_group_tests_name("opts", tests, NULL, NULL);
+}
