@@ -12,9 +12,9 @@
  *    or -errno with errp set and nothing left behind (no mount, no thread).
  *  - fx_export_del removes one export: stop intake, finish in-flight
  *    requests, flush, unmount; emits BLOCK_EXPORT_DELETED {"id"} through
- *    the graph's event sink once gone. hard=false refuses while clients
- *    have the file open? No: like QEMU's "safe" mode it waits for them to
- *    close only if the protocol needs it; FUSE exports always detach.
+ *    the graph's event sink once gone. hard selects block-export-del's
+ *    mode=hard; mode=safe behaves as qemu-storage-daemon's does for FUSE
+ *    exports (checked against it).
  *  - fx_export_query returns the query-block-exports list:
  *    [{"type":"fuse","id":..,"node-name":..,"shutting-down":false}, ...].
  *  - fx_exports_shutdown removes every export (daemon exit, any thread).
