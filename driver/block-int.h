@@ -31,6 +31,7 @@
 
 #include "common/list.h"
 #include "common/opts.h"
+#include "common/qapi.h"
 #include "driver/block.h"
 #include "injector/events.h"
 
@@ -131,6 +132,10 @@ struct bd_driver {
     bool is_filter;
     bool supports_backing;
     size_t instance_size;
+    /* The driver's own members of BlockdevOptions (a QAPI_STRUCT, see
+     * common/qapi.h) for blockdev-add validation; NULL: not described
+     * yet (only the generic checks apply). */
+    const struct qapi_type *qapi_options;
 
     /*
      * Probe: score 0..100 how likely buf (first bytes of the file, up to
