@@ -294,3 +294,37 @@ void bd_dirty_bitmap_restore(struct bd_dirty_bitmap *bm, uint64_t *backup)
     pthread_mutex_unlock(&bm->node->bitmaps_lock);
     free(backup);
 }
+
+json_t *bd_dirty_bitmap_query(struct bd_node *bs)
+{
+    json_t *list = json_array();
+    struct bd_list *pos;
+
+    pthread_mutex_lock(&bs->bitmaps_lock);
+    bd_list_for_each(pos, &bs->bitmaps) {
+        struct bd_dirty_bitmap *bm =
+            BD_LIST_ENTRY(pos, struct bd_dirty_bitmap, link);
+        json_t *o;
+
+        /* Anonymous bitmaps belong to jobs; QEMU lists them without a
+         * name, and so do we. */
+        o = json_object();
+        if (bm->name) {
+            json_object_set_new(o, "name", json_string(bm->name));
+        }
+        json_object_set_new(o, "recording", json_boolean(bm->enabled));
+        json_object_set_new(o, "persistent", json_boolean(bm->persistent));
+        json_object_set_new(o, "busy", json_boolean(bm->busy));
+        json_object_set_new(o, "count",
+                            json_integer((json_int_t)(bm->set_bits *
+                                                      bm->granularity)));
+        json_object_set_new(o, "granularity",
+                            json_integer((json_int_t)bm->granularity));
+        if (bm->inconsistent) {
+            json_object_set_new(o, "inconsistent", json_true());
+        }
+        json_array_append_new(list, o);
+    }
+    pthread_mutex_unlock(&bs->bitmaps_lock);
+    return list;
+}

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "common/error.h"
 #include "common/list.h"
@@ -71,5 +72,9 @@ void bd_dirty_bitmap_merge(struct bd_dirty_bitmap *dst,
 /* Copy of the bits (for transaction rollback); restore puts them back. */
 uint64_t *bd_dirty_bitmap_backup(struct bd_dirty_bitmap *bm);
 void bd_dirty_bitmap_restore(struct bd_dirty_bitmap *bm, uint64_t *backup);
+/* The node's bitmaps as QMP's BlockDirtyInfo list (query-named-block-nodes
+ * "dirty-bitmaps"): name, recording, persistent, busy, count, granularity,
+ * and inconsistent only when true. Caller owns the array. */
+json_t *bd_dirty_bitmap_query(struct bd_node *bs);
 
 #endif
