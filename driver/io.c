@@ -381,6 +381,26 @@ static int aligned_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     uint64_t max_transfer = bs->bl.max_transfer;
     int ret;
 
+    /* detect-zeroes: a buffer of zeroes becomes a write-zeroes request
+     * (which may unmap with detect-zeroes=unmap on a discard=unmap node),
+     * as QEMU does after padding, when the driver can write zeroes. */
+    if (bs->detect_zeroes && qiov &&
+        !(flags & (BD_REQ_ZERO_WRITE | BD_REQ_WRITE_COMPRESSED)) &&
+        (bs->drv->pwrite_zeroes || (!bs->drv->pwritev &&
+                                    bd_filter_child(bs)))) {
+        struct bd_qiov part;
+        bool zero;
+
+        bd_qiov_slice(&part, qiov, 0, (size_t)bytes);
+        zero = bd_qiov_is_zero(&part);
+        bd_qiov_destroy(&part);
+        if (zero) {
+            flags |= BD_REQ_ZERO_WRITE;
+            if (bs->detect_zeroes == 2 && (bs->open_flags & BD_O_UNMAP)) {
+                flags |= BD_REQ_MAY_UNMAP;
+            }
+        }
+    }
     if (flags & BD_REQ_ZERO_WRITE) {
         bd_node_event(bs, BD_EV_PWRITEV_ZERO);
         ret = do_pwrite_zeroes(bs, off, bytes, flags);
