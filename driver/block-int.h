@@ -259,6 +259,12 @@ const struct bd_driver *bd_probe_format(const uint8_t *buf, int len,
                                         const char *filename);
 /* NULL-terminated list of all drivers (registration order). */
 const struct bd_driver *const *bd_driver_list(void);
+/* Extra drivers that "driver" may name in graph g only (after the
+ * registry, which they cannot shadow): the hook for test-only drivers
+ * (tests/helpers/test-drivers.h). list is NULL-terminated and must outlive
+ * the graph; set it before opening nodes. */
+void bd_graph_set_extra_drivers(struct bd_graph *g,
+                                const struct bd_driver *const *list);
 
 /* ------------------------------------------------------------------ */
 /* driver/core.c: helpers for drivers                                   */

@@ -37,6 +37,8 @@ struct bd_graph {
     pthread_mutex_t drain_lock;
     pthread_cond_t drain_cond;
     atomic_int drainers;
+    /* Drivers known to this graph only (test drivers), NULL-terminated. */
+    const struct bd_driver *const *extra_drivers;
     /* Syscall table for file nodes (tests swap it; see file-sys.h). */
     const struct bd_file_sys *file_sys;
     /* QMP-style event sink (monitor or scenario transcript). */
@@ -123,6 +125,27 @@ const struct bd_file_sys *bd_graph_file_sys(struct bd_graph *g)
 void bd_graph_set_file_sys(struct bd_graph *g, const struct bd_file_sys *sys)
 {
     g->file_sys = sys;
+}
+
+void bd_graph_set_extra_drivers(struct bd_graph *g,
+                                const struct bd_driver *const *list)
+{
+    g->extra_drivers = list;
+}
+
+/* The registry first, so a graph can add drivers but never shadow one. */
+static const struct bd_driver *graph_find_driver(struct bd_graph *g,
+                                                 const char *name)
+{
+    const struct bd_driver *drv = bd_find_driver(name);
+    const struct bd_driver *const *d;
+
+    for (d = g->extra_drivers; !drv && d && *d; d++) {
+        if (!strcmp((*d)->name, name)) {
+            drv = *d;
+        }
+    }
+    return drv;
 }
 
 void bd_graph_set_qevent_sink(struct bd_graph *g, bd_qevent_fn *fn,
@@ -1308,7 +1331,7 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
     if (forced) {
         drv = forced;
     } else if (bd_opts_take_str(options, "driver", &drvname)) {
-        drv = bd_find_driver(drvname);
+        drv = graph_find_driver(g, drvname);
         if (!drv) {
             bd_error_setg(errp, "Unknown driver '%s'", drvname);
             goto fail;
