@@ -283,6 +283,10 @@ static int driver_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
                                               BD_REQ_WRITE_COMPRESSED |
                                               BD_REQ_VMSTATE)));
     if (ret == 0 && (flags & BD_REQ_FUA) && !(supported & BD_REQ_FUA)) {
+        /* The flush must see this write as unflushed, or the generation
+         * check skips it (write_gen is otherwise bumped only after the
+         * whole request). */
+        atomic_fetch_add(&bs->write_gen, 1);
         ret = bd_node_flush(bs);
     }
     return ret;
@@ -305,6 +309,7 @@ static int driver_pwrite_zeroes(struct bd_node *bs, int64_t off,
                                            flags & bs->supported_zero_flags));
     if (ret == 0 && (flags & BD_REQ_FUA) &&
         !(bs->supported_zero_flags & BD_REQ_FUA)) {
+        atomic_fetch_add(&bs->write_gen, 1);
         ret = bd_node_flush(bs);
     }
     return ret;

@@ -86,6 +86,19 @@ char *td_log_grep(struct td_log *l, const char *needle)
     return out;
 }
 
+size_t td_log_count(struct td_log *l, const char *needle)
+{
+    size_t i;
+    size_t n = 0;
+
+    pthread_mutex_lock(&l->lock);
+    for (i = 0; i < l->n; i++) {
+        n += strstr(l->lines[i], needle) != NULL;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return n;
+}
+
 char *td_log_join(struct td_log *l)
 {
     return td_log_grep(l, NULL);

@@ -59,6 +59,8 @@ void td_log_add(struct td_log *l, const char *fmt, ...)
 char *td_log_join(struct td_log *l);
 /* Lines containing needle, joined by "|"; caller frees. */
 char *td_log_grep(struct td_log *l, const char *needle);
+/* Number of lines containing needle. */
+size_t td_log_count(struct td_log *l, const char *needle);
 /* The log's address as the integer the "log" option takes. */
 json_int_t td_log_opt(struct td_log *l);
 
