@@ -1082,6 +1082,31 @@ static int assign_node_name(struct bd_node *bs, const char *name,
     return 0;
 }
 
+/* Like bd_opts_take_enum, but a bad value stays in options (for the
+ * caller's message) and is reported as -1 without an error set. */
+static int take_enum_quiet(json_t *options, const char *key,
+                           const char *const *names, int *out)
+{
+    json_t *v = json_object_get(options, key);
+    char *str = NULL;
+    int i;
+
+    if (!v) {
+        return 0;
+    }
+    str = bd_opts_scalar_string(v);
+    for (i = 0; str && names[i]; i++) {
+        if (!strcmp(names[i], str)) {
+            free(str);
+            *out = i;
+            json_object_del(options, key);
+            return 1;
+        }
+    }
+    free(str);
+    return -1;
+}
+
 /* Read the generic per-node options every driver accepts. */
 static int take_common_options(json_t *options, int *flags,
                                int *detect_zeroes, char **node_name,
@@ -1131,19 +1156,32 @@ static int take_common_options(json_t *options, int *flags,
     if (r > 0) {
         *flags = b ? (*flags | BD_O_FORCE_SHARE) : (*flags & ~BD_O_FORCE_SHARE);
     }
-    r = bd_opts_take_enum(options, "discard", discard_names, &v, errp);
+    /* bdrv_open's own wording for these two (QMP's schema validation
+     * catches bad values earlier with QAPI's message). */
+    r = take_enum_quiet(options, "discard", discard_names, &v);
     if (r < 0) {
+        bd_error_setg(errp, "Invalid discard option");
         return -EINVAL;
     }
     if (r > 0) {
         *flags = (v >= 2) ? (*flags | BD_O_UNMAP) : (*flags & ~BD_O_UNMAP);
     }
-    r = bd_opts_take_enum(options, "detect-zeroes", dz_names, &v, errp);
+    r = take_enum_quiet(options, "detect-zeroes", dz_names, &v);
     if (r < 0) {
+        char *bad = bd_opts_scalar_string(json_object_get(options,
+                                                          "detect-zeroes"));
+
+        bd_error_setg(errp, "invalid parameter value: %s", bad ? bad : "");
+        free(bad);
         return -EINVAL;
     }
     if (r > 0) {
         *detect_zeroes = v;
+    }
+    if (*detect_zeroes == 2 && !(*flags & BD_O_UNMAP)) {
+        bd_error_setg(errp, "setting detect-zeroes to unmap is not allowed "
+                      "without setting discard operation to unmap");
+        return -EINVAL;
     }
     return 0;
 }
