@@ -434,7 +434,10 @@ static int aligned_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     atomic_fetch_add(&bs->write_gen, 1);
     if (ret == 0) {
         if (off + bytes > atomic_load(&bs->cached_length)) {
+            /* A write past the end grew the node (a file): bitmaps grow
+             * with it, as after a truncate, or the new bits are lost. */
             bd_node_refresh_length(bs);
+            bd_dirty_bitmaps_truncate(bs, bd_getlength(bs));
         }
         bd_dirty_bitmaps_mark(bs, off, bytes);
     }
