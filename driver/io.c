@@ -654,18 +654,23 @@ int bd_node_pdiscard(struct bd_node *bs, int64_t off, int64_t bytes)
         int64_t num = bytes;
 
         if (head) {
-            /* Piece up to the next discard-aligned boundary; keep it a
-             * multiple of the request alignment when it can be. */
+            /* Small pieces up to the next discard-aligned boundary: first
+             * the remainder modulo the request alignment, then the aligned
+             * rest (QEMU's split, so drivers see the same requests). */
             num = BD_MIN(bytes, (int64_t)align - head);
-            if (num % ra && num > (int64_t)ra) {
-                num -= num % ra;
+            if (num % ra) {
+                num %= ra;
             }
             head = (head + num) % align;
         } else if (tail) {
             if (num > align) {
                 num -= tail;
             } else if (tail % ra && tail > (int64_t)ra) {
-                num -= tail % ra;
+                /* Split off the sub-alignment remainder. tail must shrink
+                 * with it: left at its old value, the next round would cut
+                 * the remainder to zero bytes and never advance. */
+                tail %= ra;
+                num -= tail;
             }
         }
         if ((uint64_t)num > max_pd) {
