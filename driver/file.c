@@ -9,7 +9,10 @@
  * already a worker thread); aio=native submits through libaio and one
  * completion thread per node wakes the waiting callers, so O_DIRECT requests
  * from many threads overlap in the kernel. Short transfers are continued,
- * EINTR/EAGAIN retried. Discard punches holes, write-zeroes uses fallocate
+ * EINTR/EAGAIN retried (a bounded number of times). With O_DIRECT, buffers
+ * the kernel would refuse go through an aligned bounce buffer, and a short
+ * read in the file's last, partial block zero-fills the rest of the
+ * (sector-rounded) node. Discard punches holes, write-zeroes uses fallocate
  * (zero range, or punch hole when unmapping is allowed), block status uses
  * SEEK_DATA/SEEK_HOLE.
  *

@@ -10,8 +10,8 @@
  *  - the generic debug events (pwritev, pwritev_zero, pwritev_done on the
  *    written node; flush_to_os / flush_to_disk on the flushed node's primary
  *    child);
- *  - FUA emulation by a flush when the driver cannot honour FUA, and the
- *    zero-buffer fallback for write-zeroes;
+ *  - FUA emulation by a flush when the driver cannot honour FUA, the
+ *    zero-buffer fallback for write-zeroes, and detect-zeroes;
  *  - flush generations: a flush reaches the driver's flush_to_disk only when
  *    the node was written since its last good flush (as in QEMU);
  *  - in-flight counting for drain, overlap tracking for RMW, dirty bitmaps.
