@@ -245,6 +245,17 @@ const struct bd_driver *bd_probe_format(const uint8_t *buf, int len,
 const struct bd_driver *const *bd_driver_list(void);
 
 /* ------------------------------------------------------------------ */
+/* driver/qapi-block.c: the blockdev-add schema (common/qapi.h)         */
+
+/* BlockdevOptions: the generic members plus, chosen by "driver", the
+ * members in each registered driver's qapi_options. */
+extern const struct qapi_type bd_qapi_blockdev_options;
+/* A child: a node-name string or a nested BlockdevOptions ("file"). */
+extern const struct qapi_type bd_qapi_blockdev_ref;
+/* Same, or null ("backing": null). */
+extern const struct qapi_type bd_qapi_blockdev_ref_or_null;
+
+/* ------------------------------------------------------------------ */
 /* driver/core.c: helpers for drivers                                   */
 
 /*

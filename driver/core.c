@@ -1433,15 +1433,15 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     struct bd_node *bs = NULL;
     int flags = BD_O_RDWR;
 
-    if (!json_object_get(nested, "driver")) {
-        bd_error_setg(errp, "Parameter 'driver' is missing");
+    /* QEMU checks the whole tree against the schema before opening
+     * anything, so a bad member deep down is reported first. */
+    if (qapi_validate(&bd_qapi_blockdev_options, nested, keyval, errp) < 0) {
         return NULL;
     }
     if (!json_object_get(nested, "node-name")) {
         bd_error_setg(errp, "'node-name' must be specified for the root node");
         return NULL;
     }
-    (void)keyval;   /* QAPI validation (common/qapi) uses it */
     flat = bd_opts_flatten(nested);
     bs = bd_open(g, NULL, flat, flags, errp);
     if (!bs) {
@@ -1450,6 +1450,18 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     bs->open_options = json_deep_copy(nested);
     bs->in_graph_named = true;   /* the reference bd_open gave us */
     return bs;
+}
+
+static bool node_has_blk_parent(struct bd_node *bs)
+{
+    struct bd_list *pos;
+
+    for (pos = bs->parents.next; pos != &bs->parents; pos = pos->next) {
+        if (BD_LIST_ENTRY(pos, struct bd_child, node_link)->blk) {
+            return true;
+        }
+    }
+    return false;
 }
 
 int bd_blockdev_del(struct bd_graph *g, const char *node_name,
@@ -1471,9 +1483,16 @@ int bd_blockdev_del(struct bd_graph *g, const char *node_name,
                       bs->node_name);
         return -EINVAL;
     }
-    if (!bd_list_empty(&bs->parents) || atomic_load(&bs->refcnt) > 1) {
+    /* QEMU's two wordings: a backend (export, job) on the node, or
+     * another node or reference holding it. */
+    if (node_has_blk_parent(bs)) {
         pthread_mutex_unlock(&g->lock);
         bd_error_setg(errp, "Node %s is in use", node_name);
+        return -EBUSY;
+    }
+    if (!bd_list_empty(&bs->parents) || atomic_load(&bs->refcnt) > 1) {
+        pthread_mutex_unlock(&g->lock);
+        bd_error_setg(errp, "Block device %s is in use", node_name);
         return -EBUSY;
     }
     bs->in_graph_named = false;
