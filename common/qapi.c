@@ -284,8 +284,8 @@ const struct qapi_variant *qapi_union_variant(const struct qapi_type *t,
 {
     const struct qapi_variant *var = t->variants;
 
-    if (!var && t->variants_fn) {
-        var = t->variants_fn();
+    if (!var && t->variant_lookup) {
+        return t->variant_lookup(value);
     }
     for (; var && var->value; var++) {
         if (!strcmp(var->value, value)) {

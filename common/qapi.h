@@ -64,8 +64,10 @@ struct qapi_type {
     const struct qapi_variant *variants;    /* QAPI_UNION */
     const struct qapi_type *const *alternatives; /* QAPI_ALTERNATE, NULL-end */
     /* QAPI_UNION whose variants are only known at run time (one per
-     * registered block driver): used when variants is NULL. */
-    const struct qapi_variant *(*variants_fn)(void);
+     * registered block driver): used when variants is NULL. Returns the
+     * variant for a discriminator value or NULL; the result need only stay
+     * valid until the next call on the same thread. */
+    const struct qapi_variant *(*variant_lookup)(const char *value);
 };
 
 /* Built-in scalar types (defined in qapi.c). */

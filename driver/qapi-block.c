@@ -4,15 +4,13 @@
  * driver's own members come from struct bd_driver.qapi_options), and the
  * BlockdevRef alternates drivers use for their children.
  *
- * The union's variants depend on which drivers are linked in, so they are
- * built once from the registry; afterwards they are read-only.
+ * The union's variants are the registry's drivers (plus a test graph's
+ * own), looked up by name when a tree is validated.
  */
 #include "common/config.h"
 
-#include <pthread.h>
-#include <stdlib.h>
+#include <string.h>
 
-#include "common/cutils.h"
 #include "driver/block-int.h"
 
 static const char *const discard_values[] = { "ignore", "unmap", NULL };
@@ -52,36 +50,38 @@ static const struct qapi_member base_members[] = {
     { NULL, NULL, false },
 };
 
-static pthread_once_t variants_once = PTHREAD_ONCE_INIT;
-static struct qapi_variant *variants;
+/* Test graphs add drivers of their own (bd_graph_set_extra_drivers);
+ * bd_blockdev_add names them for the duration of its validation. */
+static __thread const struct bd_driver *const *tls_extra;
 
-static void build_variants(void)
+void bd_qapi_set_extra_drivers(const struct bd_driver *const *list)
 {
-    const struct bd_driver *const *d;
-    size_t n = 0;
-
-    for (d = bd_driver_list(); *d; d++) {
-        n++;
-    }
-    variants = bd_malloc0((n + 1) * sizeof(*variants));
-    n = 0;
-    for (d = bd_driver_list(); *d; d++) {
-        variants[n].value = (*d)->name;
-        variants[n].type = (*d)->qapi_options;
-        n++;
-    }
+    tls_extra = list;
 }
 
-static const struct qapi_variant *blockdev_variants(void)
+static const struct qapi_variant *blockdev_variant(const char *value)
 {
-    pthread_once(&variants_once, build_variants);
-    return variants;
+    static __thread struct qapi_variant slot;
+    const struct bd_driver *drv = bd_find_driver(value);
+    const struct bd_driver *const *d;
+
+    for (d = tls_extra; !drv && d && *d; d++) {
+        if (!strcmp((*d)->name, value)) {
+            drv = *d;
+        }
+    }
+    if (!drv) {
+        return NULL;
+    }
+    slot.value = drv->name;
+    slot.type = drv->qapi_options;
+    return &slot;
 }
 
 const struct qapi_type bd_qapi_blockdev_options = {
     .kind = QAPI_UNION, .name = "BlockdevOptions",
     .members = base_members, .discriminator = "driver",
-    .variants_fn = blockdev_variants,
+    .variant_lookup = blockdev_variant,
 };
 
 static const struct qapi_type null_type = { .kind = QAPI_NULL,
