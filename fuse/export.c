@@ -155,8 +155,7 @@ static void fx_getattr(fuse_req_t req, fuse_ino_t ino,
     fuse_reply_attr(req, &st, 1.0);
 }
 
-/* Grow or shrink the node; only for growable exports (qsd refuses size
- * changes otherwise with EACCES). */
+/* Grow or shrink the node (truncate, growing writes, fallocate). */
 static int do_truncate(struct fx_export *e, int64_t size,
                        enum bd_prealloc prealloc)
 {
@@ -200,11 +199,9 @@ static void fx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
             fuse_reply_err(req, (int)-len);
             return;
         }
+        /* As in qsd, growable only concerns writes past the end: an
+         * explicit truncate resizes any writable export. */
         if (attr->st_size != len) {
-            if (!e->growable) {
-                fuse_reply_err(req, EACCES);
-                return;
-            }
             ret = do_truncate(e, attr->st_size, BD_PREALLOC_OFF);
             if (ret < 0) {
                 fuse_reply_err(req, -ret);
@@ -305,8 +302,9 @@ static void fx_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
                 return;
             }
         } else if (off >= len) {
-            /* A fixed-size device: nothing can be written past its end. */
-            fuse_reply_err(req, ENOSPC);
+            /* A fixed-size device: nothing can be written past its end
+             * (qsd answers EIO too). */
+            fuse_reply_err(req, EIO);
             return;
         } else {
             size = (size_t)(len - off);
@@ -397,11 +395,8 @@ static void fx_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
             fuse_reply_err(req, EOPNOTSUPP);
             return;
         }
-        if (off + length > len && !(mode & FALLOC_FL_KEEP_SIZE)) {
-            if (!e->growable) {
-                fuse_reply_err(req, ENOSPC);
-                return;
-            }
+        if (off + length > len && !(mode & FALLOC_FL_KEEP_SIZE) &&
+            e->growable) {
             ret = do_truncate(e, off + length, BD_PREALLOC_OFF);
             if (ret < 0) {
                 fuse_reply_err(req, -ret);
@@ -421,10 +416,6 @@ static void fx_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
          * through the block layer. */
         if (off + length <= len) {
             fuse_reply_err(req, EOPNOTSUPP);
-            return;
-        }
-        if (!e->growable) {
-            fuse_reply_err(req, ENOSPC);
             return;
         }
         ret = do_truncate(e, off + length, BD_PREALLOC_FALLOC);
@@ -806,6 +797,7 @@ static int parse_export_opts(json_t *opts, bool keyval, struct export_opts *o,
                       &b, &ev, errp);
     if (ret == 0) {
         bd_error_setg(errp, "Parameter 'type' is missing");
+        ret = -1;
     }
     if (ret <= 0) {
         goto out;
@@ -820,6 +812,7 @@ static int parse_export_opts(json_t *opts, bool keyval, struct export_opts *o,
                       errp);
     if (ret == 0) {
         bd_error_setg(errp, "Parameter 'id' is missing");
+        ret = -1;
     }
     if (ret <= 0) {
         goto out;
@@ -835,6 +828,7 @@ static int parse_export_opts(json_t *opts, bool keyval, struct export_opts *o,
                       &o->node_name, &b, &ev, errp);
     if (ret == 0) {
         bd_error_setg(errp, "Parameter 'node-name' is missing");
+        ret = -1;
     }
     if (ret <= 0) {
         goto out;
@@ -851,6 +845,7 @@ static int parse_export_opts(json_t *opts, bool keyval, struct export_opts *o,
                       &o->mountpoint, &b, &ev, errp);
     if (ret == 0) {
         bd_error_setg(errp, "Parameter 'mountpoint' is missing");
+        ret = -1;
     }
     if (ret <= 0) {
         goto out;
@@ -1056,7 +1051,8 @@ int fx_export_add(struct fx_exports *ex, json_t *opts, bool keyval,
     if (o.writable) {
         perm |= BD_PERM_WRITE;
     }
-    if (o.growable) {
+    if (o.writable) {
+        /* truncate(2) and fallocate(2) resize any writable export. */
         perm |= BD_PERM_RESIZE;
     }
     e->blk = bd_blk_new(ex->graph, NULL, perm, BD_PERM_ALL);
