@@ -928,6 +928,7 @@ static int mount_session(struct fx_export *e, int allow_other,
         snprintf(opts, sizeof(opts), "max_read=%u,default_permissions%s",
                  FX_MAX_READ_OPT, other ? ",allow_other" : "");
         e->se = fuse_session_new(&args, &fx_ops, sizeof(fx_ops), e);
+        fuse_opt_free_args(&args);
         if (!e->se) {
             bd_error_setg(errp, "Failed to set up FUSE session");
             return -EIO;

@@ -37,8 +37,9 @@ static int setup(void **state)
 {
     struct fixture *f = bd_malloc0(sizeof(*f));
     struct bd_error *err = NULL;
-    json_t *o = json_pack("{s:s,s:s,s:s}", "driver", "null-co",
-                          "node-name", "n0", "size", "1M");
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "driver", "null-co",
+                          "node-name", "n0", "size", "1M",
+                          "read-zeroes", "on");
     int fd;
 
     snprintf(f->dir, sizeof(f->dir), "/tmp/blkrig-fx.XXXXXX");
@@ -221,7 +222,7 @@ static void event_sink(void *opaque, const char *name, json_t *data)
 static void test_fuse_export_lifecycle(void **state)
 {
     struct fixture *f = *state;
-    json_t *events = json_array();
+    json_t *events = NULL;
     char buf[256];
     char data[4096];
     char *msg = NULL;
@@ -233,6 +234,7 @@ static void test_fuse_export_lifecycle(void **state)
     if (access("/dev/fuse", R_OK | W_OK) != 0 || geteuid() != 0) {
         skip();
     }
+    events = json_array();
     bd_graph_set_qevent_sink(f->g, event_sink, events);
     snprintf(buf, sizeof(buf), "fuse,id=e0,node-name=n0,mountpoint=%s,"
              "writable=on", f->file);
