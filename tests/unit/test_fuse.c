@@ -24,6 +24,7 @@
 #include "driver/block.h"
 #include "fuse/export.h"
 #include "fuse/fx-int.h"
+#include "tests/helpers/test-drivers.h"
 #include "tests/unit/unit.h"
 
 struct fixture {
@@ -298,6 +299,124 @@ static void test_fuse_export_lifecycle(void **state)
     json_decref(events);
 }
 
+static bool fuse_usable(void)
+{
+    return access("/dev/fuse", R_OK | W_OK) == 0 && geteuid() == 0;
+}
+
+/* Export node_name of f->g at f->file with extra options; asserts success. */
+static void add_export(struct fixture *f, const char *id,
+                       const char *node_name, const char *extra)
+{
+    char buf[512];
+    char *msg = NULL;
+
+    snprintf(buf, sizeof(buf), "fuse,id=%s,node-name=%s,mountpoint=%s,"
+             "writable=on%s", id, node_name, f->file, extra);
+    msg = try_add(f, buf);
+    if (msg) {
+        fail_msg("export failed: %s", msg);
+    }
+}
+
+/* Swap the fixture's plain graph for one where the test drivers exist. */
+static void use_test_graph(struct fixture *f)
+{
+    fx_exports_free(f->ex);
+    bd_graph_free(f->g);
+    f->g = td_graph_new();
+    f->ex = fx_exports_new(f->g);
+}
+
+/*
+ * FLUSH comes with every close(); by default it does not reach the node
+ * (fsync does), with flush-on-close=on it does, as in qemu-storage-daemon.
+ */
+static void test_fuse_flush_on_close(void **state)
+{
+    struct fixture *f = *state;
+    struct td_log log;
+    struct bd_error *err = NULL;
+    char data[512];
+    json_t *o = NULL;
+    int fd;
+
+    if (!fuse_usable()) {
+        skip();
+    }
+    use_test_graph(f);
+    td_log_init(&log);
+    o = json_pack("{s:s,s:s,s:s,s:I}", "driver", "test-mem", "node-name",
+                  "m", "size", "1M", "log", td_log_opt(&log));
+    assert_non_null(bd_blockdev_add(f->g, o, true, &err));
+    json_decref(o);
+    memset(data, 0x42, sizeof(data));
+
+    add_export(f, "e0", "m", "");
+    fd = open(f->file, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, data, sizeof(data), 0), sizeof(data));
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(td_log_count(&log, "m flush"), 0);
+    fd = open(f->file, O_RDWR);
+    assert_int_equal(fsync(fd), 0);
+    assert_int_equal(td_log_count(&log, "m flush"), 1);
+    assert_int_equal(pwrite(fd, data, sizeof(data), 512), sizeof(data));
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(td_log_count(&log, "m flush"), 1);
+    /* Removal flushes what was written since. */
+    assert_int_equal(fx_export_del(f->ex, "e0", false, NULL), 0);
+    assert_int_equal(td_log_count(&log, "m flush"), 2);
+
+    add_export(f, "e1", "m", ",flush-on-close=on");
+    fd = open(f->file, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, data, sizeof(data), 0), sizeof(data));
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(td_log_count(&log, "m flush"), 3);
+    assert_int_equal(fx_export_del(f->ex, "e1", false, NULL), 0);
+    /* The node logs into our stack: close it before the log goes. */
+    fx_exports_free(f->ex);
+    bd_graph_free(f->g);
+    f->g = bd_graph_new();
+    f->ex = fx_exports_new(f->g);
+    td_log_destroy(&log);
+}
+
+/* Errors of the graph reach the client as the same errno. */
+static void test_fuse_errno_passthrough(void **state)
+{
+    struct fixture *f = *state;
+    struct bd_error *err = NULL;
+    char data[4096];
+    json_t *o = NULL;
+    int fd;
+
+    if (!fuse_usable()) {
+        skip();
+    }
+    use_test_graph(f);
+    o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:{s:s,s:s}}", "driver",
+                  "test-fail", "node-name", "x", "fail-read", 1,
+                  "fail-flush", 1, "fail-zeroes", 1, "errno", (json_int_t)ENOSPC,
+                  "file", "driver", "test-mem", "size", "1M");
+    assert_non_null(bd_blockdev_add(f->g, o, false, &err));
+    json_decref(o);
+    add_export(f, "e0", "x", "");
+    fd = open(f->file, O_RDWR);
+    assert_true(fd >= 0);
+    memset(data, 1, sizeof(data));
+    assert_int_equal(pwrite(fd, data, sizeof(data), 0), sizeof(data));
+    assert_int_equal(pread(fd, data, sizeof(data), 0), -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_int_equal(fsync(fd), -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_int_equal(fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 4096), -1);
+    assert_int_equal(errno, ENOSPC);
+    close(fd);
+    assert_int_equal(fx_export_del(f->ex, "e0", true, NULL), 0);
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +429,10 @@ int unit_run_tests(void)
         cmocka_unit_test_setup_teardown(test_fuse_canonical_path, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fuse_export_lifecycle, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fuse_flush_on_close, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fuse_errno_passthrough, setup,
                                         teardown),
     };
 
