@@ -39,7 +39,7 @@ static int setup(void **state)
     struct fixture *f = bd_malloc0(sizeof(*f));
     struct bd_error *err = NULL;
     json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "driver", "null-co",
-                          "node-name", "n0", "size", "1M",
+                          "node-name", "n0", "size", "1048576",
                           "read-zeroes", "on");
     int fd;
 
@@ -347,7 +347,7 @@ static void test_fuse_flush_on_close(void **state)
     use_test_graph(f);
     td_log_init(&log);
     o = json_pack("{s:s,s:s,s:s,s:I}", "driver", "test-mem", "node-name",
-                  "m", "size", "1M", "log", td_log_opt(&log));
+                  "m", "size", "1048576", "log", td_log_opt(&log));
     assert_non_null(bd_blockdev_add(f->g, o, true, &err));
     json_decref(o);
     memset(data, 0x42, sizeof(data));
@@ -399,7 +399,7 @@ static void test_fuse_errno_passthrough(void **state)
     o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:{s:s,s:s}}", "driver",
                   "test-fail", "node-name", "x", "fail-read", 1,
                   "fail-flush", 1, "fail-zeroes", 1, "errno", (json_int_t)ENOSPC,
-                  "file", "driver", "test-mem", "size", "1M");
+                  "file", "driver", "test-mem", "size", "1048576");
     assert_non_null(bd_blockdev_add(f->g, o, false, &err));
     json_decref(o);
     add_export(f, "e0", "x", "");
