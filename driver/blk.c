@@ -221,8 +221,13 @@ static struct bd_node *blk_enter(struct bd_blk *b)
             c->node == n) {
             return n;
         }
+        /* The drained section may move our root edge elsewhere and free
+         * n (mirror's pivot drops its filter): keep n alive while we wait
+         * on it. The in-flight count still pins it here. */
+        bd_ref(n);
         bd_dec_in_flight(n);
         bd_wait_quiesce_end(n);
+        bd_unref(n);
     }
 }
 
