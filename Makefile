@@ -85,7 +85,7 @@ include monitor/module.mk
 include scenarios/module.mk
 include cli/module.mk
 include tests/module.mk
-# Last: its `bench` rule expands BENCHES as every module left it.
+# Last: its `bench` rule expands BENCHES as every area left it.
 include bench/module.mk
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)

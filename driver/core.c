@@ -1614,16 +1614,20 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     json_t *flat = NULL;
     struct bd_node *bs = NULL;
     int flags = BD_O_RDWR;
+    int r;
 
-    if (!json_object_get(nested, "driver")) {
-        bd_error_setg(errp, "Parameter 'driver' is missing");
+    /* QEMU checks the whole tree against the schema before opening
+     * anything, so a bad member deep down is reported first. */
+    bd_qapi_set_extra_drivers(g->extra_drivers);
+    r = qapi_validate(&bd_qapi_blockdev_options, nested, keyval, errp);
+    bd_qapi_set_extra_drivers(NULL);
+    if (r < 0) {
         return NULL;
     }
     if (!json_object_get(nested, "node-name")) {
         bd_error_setg(errp, "'node-name' must be specified for the root node");
         return NULL;
     }
-    (void)keyval;   /* QAPI validation (common/qapi) uses it */
     flat = bd_opts_flatten(nested);
     bs = bd_open(g, NULL, flat, flags, errp);
     if (!bs) {

@@ -832,9 +832,31 @@ int bd_driver_file_create(const char *filename, json_t *options,
     return ret;
 }
 
+/* BlockdevOptionsFile, as blockdev-add validates it. */
+static const struct qapi_type file_aio_qapi = {
+    .kind = QAPI_ENUM, .name = "BlockdevAioOptions", .enum_values = aio_names,
+};
+static const struct qapi_type file_locking_qapi = {
+    .kind = QAPI_ENUM, .name = "OnOffAuto", .enum_values = locking_names,
+};
+static const struct qapi_member file_qapi_members[] = {
+    { "filename", &qapi_type_str, false },
+    { "locking", &file_locking_qapi, true },
+    { "aio", &file_aio_qapi, true },
+    { "aio-max-batch", &qapi_type_int, true },
+    { "drop-cache", &qapi_type_bool, true },
+    { "x-check-cache-dropped", &qapi_type_bool, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type file_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsFile",
+    .members = file_qapi_members,
+};
+
 static const struct bd_driver file_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "file",
+    .qapi_options = &file_qapi_options,
     .protocol_name = "file",
     .instance_size = sizeof(struct file_state),
     .parse_filename = file_parse_filename,
