@@ -144,6 +144,43 @@ static void test_io_unaligned_zeroes(void **state)
     env_close(&e);
 }
 
+/* A node whose length is not a multiple of its alignment: the last block
+ * is read whole and the caller gets exactly the bytes it asked for. */
+static void test_io_read_last_partial_block(void **state)
+{
+    struct env e;
+    uint8_t buf[2048];
+
+    (void)state;
+    env_open(&e, "{\"align\": 4096, \"size\": 5000}", BD_O_RDWR);
+    assert_int_equal(bd_blk_getlength(e.blk), 5120);
+    fill_pattern(td_mem_data(e.n), 5120, 7);
+    memset(buf, 0xff, sizeof(buf));
+    assert_int_equal(bd_blk_pread(e.blk, 4000, 1120, buf, 0), 0);
+    assert_memory_equal(buf, td_mem_data(e.n) + 4000, 1120);
+    expect_log(&e.log, "m read 0+8192");
+    env_close(&e);
+}
+
+/* Zeroing a few bytes inside one block keeps the rest of the block, also
+ * when the driver cannot write zeroes itself. */
+static void test_io_zeroes_inside_one_block(void **state)
+{
+    struct env e;
+    uint8_t want[1024];
+
+    (void)state;
+    env_open(&e, "{\"align\": 512, \"zeroes\": false}", BD_O_RDWR);
+    fill_pattern(td_mem_data(e.n), 1024, 9);
+    memcpy(want, td_mem_data(e.n), sizeof(want));
+    assert_int_equal(bd_blk_pwrite_zeroes(e.blk, 600, 50, BD_REQ_MAY_UNMAP),
+                     0);
+    memset(want + 600, 0, 50);
+    assert_memory_equal(td_mem_data(e.n), want, sizeof(want));
+    expect_log(&e.log, "m read 512+512|m write 512+512");
+    env_close(&e);
+}
+
 /* ------------------------------------------------------------------ */
 /* Splitting                                                            */
 
@@ -832,6 +869,8 @@ int unit_run_tests(void)
         cmocka_unit_test(test_io_rmw_keeps_neighbours),
         cmocka_unit_test(test_io_unaligned_read),
         cmocka_unit_test(test_io_unaligned_zeroes),
+        cmocka_unit_test(test_io_read_last_partial_block),
+        cmocka_unit_test(test_io_zeroes_inside_one_block),
         cmocka_unit_test(test_io_max_transfer_split),
         cmocka_unit_test(test_io_discard_split_advances),
         cmocka_unit_test(test_io_discard_alignment),
