@@ -52,14 +52,15 @@ static void usage(FILE *f)
         "\n"
         "  COMMAND              a JSON object ({\"execute\": ..}), a bare\n"
         "                       command name, or - to read commands (one per\n"
-        "                       line) from stdin\n"
+        "                       line) from stdin; anything else is sent as\n"
+        "                       it is, and one reply is read per COMMAND\n"
         "  -w, --wait EVENT     after the commands, wait for EVENT and print it\n"
         "  -t, --timeout SECS   give up after SECS in all (exit status 3)\n"
         "  -e, --events         also print every event received\n"
         "  -s, --sort-keys      print objects with sorted keys (comparable\n"
         "                       output from different servers)\n"
-        "  -r, --raw            no negotiation: print the greeting and send\n"
-        "                       the commands as they are\n"
+        "  -r, --raw            no negotiation, no bare names: print the\n"
+        "                       greeting and send the commands as they are\n"
         "  -h, --help           this text\n"
         "\n"
         "Exit status: 0 all commands returned, 1 a command failed, 2 usage or\n"
@@ -207,6 +208,20 @@ static int send_all(int fd, const char *s, size_t len)
     return 0;
 }
 
+static bool is_command_name(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) {
+        return false;
+    }
+    for (; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '-' || *s == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Send one command text; returns 0 returned, 1 error reply, 2 failure. */
 static int run_command(struct client *c, const char *text, bool raw)
 {
@@ -221,7 +236,7 @@ static int run_command(struct client *c, const char *text, bool raw)
     if (!*p) {
         return 0;
     }
-    if (!raw && *p != '{') {
+    if (!raw && is_command_name(p)) {
         /* A bare command name. */
         json_t *o = json_pack("{s:s}", "execute", p);
         char *t = json_dumps(o, JSON_COMPACT);
@@ -301,7 +316,7 @@ int verb_qmp(int argc, char **argv)
 
     c.dump_flags = JSON_ENSURE_ASCII;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+w:t:esrh", longopts, NULL))
+    while ((opt = getopt_long(argc, argv, "w:t:esrh", longopts, NULL))
            != -1) {
         switch (opt) {
         case 'w':

@@ -90,13 +90,39 @@ static int64_t actual_size(struct bd_node *n)
     return (int64_t)st.st_blocks * 512;
 }
 
-/* The name QEMU shows for a node: what it was opened from, else its
- * filtered/file child's, else "<protocol>://" for protocol drivers that
- * need no file (null-co). */
+/* blockdev-add members that do not change what a node reads (QEMU
+ * leaves them out of generated filenames). */
+static bool weak_option(const char *drv, const char *key)
+{
+    static const char *const generic[] = {
+        "driver", "node-name", "discard", "cache", "read-only",
+        "auto-read-only", "force-share", "detect-zeroes", NULL,
+    };
+    const char *const *g;
+
+    for (g = generic; *g; g++) {
+        if (!strcmp(*g, key)) {
+            return true;
+        }
+    }
+    /* null-co's own filename hook ignores its latency. */
+    return !strncmp(drv, "null-", 5) && !strcmp(key, "latency-ns");
+}
+
+/*
+ * The name QEMU shows for a node: what it was opened from, else its
+ * filtered/file child's; for protocol drivers that need no file (null-co)
+ * "<protocol>://", or json:{"driver": .., options} when options that
+ * change the content were given.
+ */
 static const char *node_filename(struct bd_node *n)
 {
-    static __thread char proto[64];
+    static __thread char gen[4096];
     const char *f = bd_node_filename(n);
+    const char *key;
+    json_t *v;
+    json_t *strong = NULL;
+    char *text = NULL;
 
     if (f && *f) {
         return f;
@@ -104,11 +130,24 @@ static const char *node_filename(struct bd_node *n)
     if (bd_node_file(n)) {
         return node_filename(bd_node_file(n));
     }
-    if (n->drv->protocol_name) {
-        snprintf(proto, sizeof(proto), "%s://", n->drv->protocol_name);
-        return proto;
+    if (!n->drv->protocol_name) {
+        return "";
     }
-    return "";
+    strong = json_pack("{s:s}", "driver", n->drv->name);
+    json_object_foreach(n->open_options, key, v) {
+        if (!weak_option(n->drv->name, key)) {
+            json_object_set(strong, key, v);
+        }
+    }
+    if (json_object_size(strong) == 1) {
+        snprintf(gen, sizeof(gen), "%s://", n->drv->protocol_name);
+    } else {
+        text = json_dumps(strong, 0);
+        snprintf(gen, sizeof(gen), "json:%s", text ? text : "{}");
+        free(text);
+    }
+    json_decref(strong);
+    return gen;
 }
 
 static json_t *image_info(struct bd_node *n, bool flat)
