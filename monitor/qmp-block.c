@@ -24,6 +24,7 @@
 /* The FUSE export module may not be linked in (weak, as the command
  * tables in qmp-cmds.h): without it the address is NULL. */
 #pragma weak fx_exports_use_node
+#pragma weak fx_export_query
 
 /* ------------------------------------------------------------------ */
 /* blockdev-add / blockdev-del                                          */
@@ -406,13 +407,17 @@ static int add_blk_stats(struct bd_blk *b, void *opaque)
     json_t *o;
     int t;
 
-    /* Only named backends are the monitor's to show, as in QEMU. */
-    if (!bd_blk_name(b) || !*bd_blk_name(b)) {
+    /* QEMU shows only named backends, which qsd does not have; blkrig
+     * shows every backend on a named node (exports, jobs) so their
+     * counters and histograms are reachable, anonymous ones with the
+     * empty device name QEMU uses for them elsewhere. */
+    if (!n || bd_node_name_generated(n)) {
         return 0;
     }
     bd_blk_get_stats(b, &st, hist);
     o = json_object();
-    json_object_set_new(o, "device", json_string(bd_blk_name(b)));
+    json_object_set_new(o, "device",
+                        json_string(bd_blk_name(b) ? bd_blk_name(b) : ""));
     if (n && !bd_node_name_generated(n)) {
         json_object_set_new(o, "node-name", json_string(bd_node_name(n)));
     }
@@ -537,6 +542,24 @@ static json_t *block_latency_histogram_set(const struct qmp_context *ctx,
     bool any = all != NULL;
 
     bd_graph_foreach_blk(ctx->graph, find_blk, &f);
+    if (!f.by_name && ctx->exports && fx_export_query) {
+        /* An export id names the export's backend. */
+        json_t *exports = fx_export_query(ctx->exports);
+        json_t *e;
+
+        json_array_foreach(exports, i, e) {
+            if (!strcmp(qapi_get_str(e, "id", ""), f.id)) {
+                struct blk_find byexp = {
+                    .id = qapi_get_str(e, "node-name", ""),
+                };
+
+                bd_graph_foreach_blk(ctx->graph, find_blk, &byexp);
+                f.by_node = byexp.by_node ? byexp.by_node : f.by_node;
+                break;
+            }
+        }
+        json_decref(exports);
+    }
     b = f.by_name ? f.by_name : f.by_node;
     if (!b) {
         bd_error_set(errp, BD_ERR_DEVICE_NOT_FOUND, "Device '%s' not found",
