@@ -1633,7 +1633,14 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     if (!bs) {
         return NULL;
     }
-    bs->open_options = json_deep_copy(nested);
+    /* Keep the options typed whatever the syntax, as QEMU does (they
+     * show up in generated json: filenames). */
+    bs->open_options = keyval
+        ? qapi_keyval_to_json(&bd_qapi_blockdev_options, nested, NULL)
+        : json_deep_copy(nested);
+    if (!bs->open_options) {
+        bs->open_options = json_deep_copy(nested);
+    }
     bs->in_graph_named = true;   /* the reference bd_open gave us */
     return bs;
 }
