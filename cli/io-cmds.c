@@ -557,7 +557,10 @@ static int write_f(struct io_ctx *ctx, int argc, char **argv)
     if (parse_num(argv[optind], &count) < 0) {
         return -EINVAL;
     }
-    if (check_len(count, argv[optind]) < 0) {
+    if (count > IO_MAX_BYTES && !(flags & BD_REQ_NO_FALLBACK)) {
+        /* Only a write-zeroes that may not fall back has no buffer limit. */
+        printf("length cannot exceed %" PRIu64 " without -n, given %s\n",
+               (uint64_t)IO_MAX_BYTES, argv[optind]);
         return -EINVAL;
     }
     if (bflag || cflag) {

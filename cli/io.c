@@ -125,7 +125,16 @@ int io_open_image(struct io_ctx *ctx, struct io_open_args *a)
     if (a->force_share) {
         flags |= BD_O_FORCE_SHARE;
     }
-    n = bd_open(ctx->graph, filename, opts, flags, &err);
+    if (a->force_share && !a->read_only) {
+        /* Sharing write permission with another writer would let both
+         * corrupt the image; the block layer refuses it as QEMU's does. */
+        bd_error_setg(&err, "force-share=on can only be used with "
+                      "read-only images");
+        json_decref(opts);
+        n = NULL;
+    } else {
+        n = bd_open(ctx->graph, filename, opts, flags, &err);
+    }
     if (!n) {
         char *prefix = filename
             ? bd_strdup_printf("%s: can't open device %s", ctx->prog, filename)

@@ -1255,6 +1255,10 @@ struct bd_node *bd_open(struct bd_graph *g, const char *filename,
         }
     } else if (filename && (flags & BD_O_PROTOCOL)) {
         drv = bd_find_protocol(filename);
+    } else if ((flags & BD_O_PROTOCOL) &&
+               bd_opts_peek_str(options, "filename")) {
+        /* --image-opts file.filename=X: the protocol comes from X too. */
+        drv = bd_find_protocol(bd_opts_peek_str(options, "filename"));
     }
     if ((drv && drv->is_format) || !drv) {
         if (filename || bd_opts_has_prefix(options, "file")) {
