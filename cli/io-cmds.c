@@ -45,7 +45,13 @@ static const struct io_cmd *find_cmd(const char *name);
 
 static void usage_line(const struct io_cmd *ct)
 {
-    printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+    /* No argument text: one space ("quit -- ..."); an empty one gives
+     * qemu-io's two ("map  -- ..."). */
+    if (ct->args) {
+        printf("%s %s -- %s\n", ct->name, ct->args, ct->oneline);
+    } else {
+        printf("%s -- %s\n", ct->name, ct->oneline);
+    }
 }
 
 static int usage_of(const char *name)
@@ -1376,7 +1382,7 @@ static int help_f(struct io_ctx *ctx, int argc, char **argv);
 /* Table (sorted by name, as `help` lists it)                           */
 
 static const struct io_cmd cmds[] = {
-    { "aio_flush", NULL, aio_flush_f, 0, 0, 0, 0, "",
+    { "aio_flush", NULL, aio_flush_f, 0, 0, 0, 0, NULL,
       "completes all outstanding aio requests", NULL },
     { "aio_read", NULL, aio_read_f, 2, -1, 0, 0,
       "[-Ciqrv] [-P pattern] off len [len..]",
@@ -1406,26 +1412,26 @@ static const struct io_cmd cmds[] = {
       " -z, -- write zeroes without a data buffer\n" },
     { "alloc", NULL, alloc_f, 1, 2, 0, 0, "offset [count]",
       "checks if offset is allocated in the file", NULL },
-    { "blkdebug_info", NULL, blkdebug_info_f, 0, 0, 0, 0, "",
+    { "blkdebug_info", NULL, blkdebug_info_f, 0, 0, 0, 0, NULL,
       "prints the blkdebug rules, state and suspended requests as JSON",
       NULL },
     { "break", NULL, break_f, 2, 2, 0, 0, "event tag",
       "sets a breakpoint on event and tags the stopped request as tag",
       NULL },
-    { "close", "c", close_f, 0, 0, 0, 0, "",
+    { "close", "c", close_f, 0, 0, 0, 0, NULL,
       "close the current open file", NULL },
     { "discard", "d", discard_f, 2, -1, 0, BD_PERM_WRITE, "[-Cq] off len",
       "discards a number of bytes at a specified offset",
       " Discards (unmaps) len bytes at off.\n"
       " -C, -- print statistics as CSV\n"
       " -q, -- print no statistics\n" },
-    { "flush", "f", flush_f, 0, 0, 0, 0, "",
+    { "flush", "f", flush_f, 0, 0, 0, 0, NULL,
       "flush all in-core file state to disk", NULL },
     { "help", "?", help_f, 0, 1, IO_CMD_NOFILE_OK, 0, "[command]",
       "help for one or all commands", NULL },
-    { "info", "i", info_f, 0, 0, 0, 0, "",
+    { "info", "i", info_f, 0, 0, 0, 0, NULL,
       "prints information about the current file", NULL },
-    { "length", "l", length_f, 0, 0, 0, 0, "",
+    { "length", "l", length_f, 0, 0, 0, 0, NULL,
       "gets the length of the current file", NULL },
     { "map", NULL, map_f, 0, 0, 0, 0, "",
       "prints the allocated areas of a file", NULL },
@@ -1443,7 +1449,7 @@ static const struct io_cmd cmds[] = {
       " -t, -- cache mode\n"
       " -d, -- discard mode\n"
       " -o, -- key=value options for the image (repeatable)\n" },
-    { "quit", "q", quit_f, 0, 0, IO_CMD_NOFILE_OK, 0, "",
+    { "quit", "q", quit_f, 0, 0, IO_CMD_NOFILE_OK, 0, NULL,
       "exit the program", NULL },
     { "read", "r", read_f, 2, -1, 0, 0,
       "[-abCqrv] [-P pattern [-s off] [-l len]] off len",
@@ -1471,7 +1477,7 @@ static const struct io_cmd cmds[] = {
       "remove a breakpoint by tag", NULL },
     { "resume", NULL, resume_f, 1, 1, 0, 0, "tag",
       "resumes the request tagged as tag", NULL },
-    { "sleep", NULL, sleep_f, 1, 1, IO_CMD_NOFILE_OK, 0, "",
+    { "sleep", NULL, sleep_f, 1, 1, IO_CMD_NOFILE_OK, 0, NULL,
       "waits for the given value in milliseconds", NULL },
     { "truncate", "t", truncate_f, 1, 3, 0, BD_PERM_WRITE | BD_PERM_RESIZE,
       "[-m prealloc_mode] off",
