@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -192,6 +193,19 @@ static void *aio_worker(void *opaque)
     pthread_cond_broadcast(&ctx->aio_cond);
     pthread_mutex_unlock(&ctx->aio_lock);
     return NULL;
+}
+
+/* True while some submitted aio request has not finished. */
+static bool io_aio_pending_locked(struct io_ctx *ctx)
+{
+    struct io_aio *a;
+
+    for (a = ctx->aio_head; a; a = a->next) {
+        if (!a->done) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void aio_report(struct io_aio *a)
@@ -1275,13 +1289,43 @@ static int sleep_f(struct io_ctx *ctx, int argc, char **argv)
 
     (void)argc;
     errno = 0;
-    ms = strtol(argv[1], &end, 10);
+    ms = strtol(argv[1], &end, 0);
     if (errno || end == argv[1] || *end != '\0' || ms < 0) {
         printf("%s is not a valid number\n", argv[1]);
         return -EINVAL;
     }
     bd_sleep_ns((int64_t)ms * 1000000);
     io_aio_poll(ctx, false);
+    return 0;
+}
+
+static int abort_f(struct io_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    (void)argc;
+    (void)argv;
+    /* Simulates a crash on purpose: scripts test recovery with it. */
+    fflush(stdout);
+    abort();
+}
+
+static int sigraise_f(struct io_ctx *ctx, int argc, char **argv)
+{
+    int64_t sig;
+
+    (void)ctx;
+    (void)argc;
+    if (parse_num(argv[1], &sig) < 0) {
+        return -EINVAL;
+    }
+    if (sig > NSIG) {
+        printf("signal argument '%s' is too large to be a valid signal\n",
+               argv[1]);
+        return -EINVAL;
+    }
+    /* Output so far must not be lost if the signal kills us. */
+    fflush(stdout);
+    raise((int)sig);
     return 0;
 }
 
@@ -1351,6 +1395,24 @@ static int wait_break_f(struct io_ctx *ctx, int argc, char **argv)
     }
     json_decref(probe);
     while (!bd_debug_is_suspended(n, argv[1])) {
+        bool pending;
+
+        /* Only our aio requests can reach a breakpoint while this thread
+         * waits; once none is left, nothing ever will (qemu-io would hang
+         * here forever). A suspended request stays in flight, so the
+         * re-check after seeing none pending is conclusive. */
+        pthread_mutex_lock(&ctx->aio_lock);
+        pending = io_aio_pending_locked(ctx);
+        pthread_mutex_unlock(&ctx->aio_lock);
+        if (!pending) {
+            if (bd_debug_is_suspended(n, argv[1])) {
+                break;
+            }
+            io_aio_poll(ctx, false);
+            printf("Could not wait for breakpoint %s: no request in "
+                   "flight\n", argv[1]);
+            return -ENOENT;
+        }
         io_aio_poll(ctx, false);
         bd_sleep_ns(1000000);
     }
@@ -1382,6 +1444,8 @@ static int help_f(struct io_ctx *ctx, int argc, char **argv);
 /* Table (sorted by name, as `help` lists it)                           */
 
 static const struct io_cmd cmds[] = {
+    { "abort", NULL, abort_f, 0, 0, IO_CMD_NOFILE_OK, 0, NULL,
+      "simulate a program crash using abort(3)", NULL },
     { "aio_flush", NULL, aio_flush_f, 0, 0, 0, 0, NULL,
       "completes all outstanding aio requests", NULL },
     { "aio_read", NULL, aio_read_f, 2, -1, 0, 0,
@@ -1477,6 +1541,8 @@ static const struct io_cmd cmds[] = {
       "remove a breakpoint by tag", NULL },
     { "resume", NULL, resume_f, 1, 1, 0, 0, "tag",
       "resumes the request tagged as tag", NULL },
+    { "sigraise", NULL, sigraise_f, 1, 1, IO_CMD_NOFILE_OK, 0, "signal",
+      "raises a signal", " Calls raise(signal) with the signal number given.\n" },
     { "sleep", NULL, sleep_f, 1, 1, IO_CMD_NOFILE_OK, 0, NULL,
       "waits for the given value in milliseconds", NULL },
     { "truncate", "t", truncate_f, 1, 3, 0, BD_PERM_WRITE | BD_PERM_RESIZE,

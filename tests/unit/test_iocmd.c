@@ -538,6 +538,16 @@ static void test_io_breakpoints(void **state)
     assert_string_equal(out, "");
     free(out);
 
+    /* Nothing in flight can reach a breakpoint: refuse, do not hang. */
+    assert_int_equal(run_capture(&ctx, "break read_aio C", &out), 0);
+    free(out);
+    assert_int_equal(run_capture(&ctx, "wait_break C", &out), -ENOENT);
+    assert_string_equal(out, "Could not wait for breakpoint C: no request "
+                        "in flight\n");
+    free(out);
+    assert_int_equal(run_capture(&ctx, "remove_break C", &out), 0);
+    free(out);
+
     assert_int_equal(run_capture(&ctx, "blkdebug_info", &out), 0);
     assert_string_equal(out, "{\n    \"hits\": 1\n}\n");
     free(out);
