@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/io-int.h"
@@ -243,57 +244,77 @@ static void aio_free(struct io_aio *a)
     free(a);
 }
 
+/*
+ * A request suspended at a breakpoint can only be resumed by the main
+ * thread, which is waiting for it: resume it with a warning rather than
+ * wait forever (qemu-io hangs there). Only tags set by `break` can hold a
+ * request.
+ */
+static void resume_stuck(struct io_ctx *ctx)
+{
+    struct bd_node *n = ctx->blk ? bd_blk_node(ctx->blk) : NULL;
+    int i;
+
+    for (i = 0; n && i < ctx->n_bp_tags; i++) {
+        while (bd_debug_is_suspended(n, ctx->bp_tags[i])) {
+            fprintf(stderr, "%s: request '%s' is suspended at a breakpoint "
+                    "and nothing can resume it; resuming it\n", ctx->prog,
+                    ctx->bp_tags[i]);
+            if (bd_debug_resume(n, ctx->bp_tags[i]) < 0) {
+                break;
+            }
+        }
+    }
+}
+
 void io_aio_poll(struct io_ctx *ctx, bool wait)
 {
-    for (;;) {
-        struct io_aio **pp;
-        struct io_aio *ready = NULL;
-        struct io_aio **rtail = &ready;
-        bool pending = false;
+    struct io_aio *ready = NULL;
+    struct io_aio **rtail = &ready;
+    struct io_aio **pp;
 
-        pthread_mutex_lock(&ctx->aio_lock);
-        if (wait) {
-            /* Drain first, then report in submission order: results of
-             * concurrent requests come out in a fixed order. */
-            bool busy = true;
-            while (busy) {
-                struct io_aio *a;
-                busy = false;
-                for (a = ctx->aio_head; a; a = a->next) {
-                    if (!a->done) {
-                        busy = true;
-                    }
-                }
-                if (busy) {
-                    pthread_cond_wait(&ctx->aio_cond, &ctx->aio_lock);
-                }
-            }
+    pthread_mutex_lock(&ctx->aio_lock);
+    /* Drain first when asked, then report in submission order: results of
+     * concurrent requests come out in a fixed order. */
+    while (wait && io_aio_pending_locked(ctx)) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
         }
-        pp = &ctx->aio_head;
-        ctx->aio_tail = NULL;
-        while (*pp) {
-            struct io_aio *a = *pp;
-            if (a->done) {
-                *pp = a->next;
-                a->next = NULL;
-                *rtail = a;
-                rtail = &a->next;
-            } else {
-                pending = true;
-                ctx->aio_tail = a;
-                pp = &a->next;
-            }
+        if (pthread_cond_timedwait(&ctx->aio_cond, &ctx->aio_lock,
+                                   &ts) == ETIMEDOUT) {
+            pthread_mutex_unlock(&ctx->aio_lock);
+            resume_stuck(ctx);
+            pthread_mutex_lock(&ctx->aio_lock);
         }
-        pthread_mutex_unlock(&ctx->aio_lock);
-        (void)pending;
-        while (ready) {
-            struct io_aio *a = ready;
-            ready = a->next;
-            pthread_join(a->thread, NULL);
-            aio_report(a);
-            aio_free(a);
+    }
+    pp = &ctx->aio_head;
+    ctx->aio_tail = NULL;
+    while (*pp) {
+        struct io_aio *a = *pp;
+
+        if (a->done) {
+            *pp = a->next;
+            a->next = NULL;
+            *rtail = a;
+            rtail = &a->next;
+        } else {
+            ctx->aio_tail = a;
+            pp = &a->next;
         }
-        return;
+    }
+    pthread_mutex_unlock(&ctx->aio_lock);
+    while (ready) {
+        struct io_aio *a = ready;
+
+        ready = a->next;
+        pthread_join(a->thread, NULL);
+        aio_report(a);
+        aio_free(a);
     }
 }
 
@@ -1340,6 +1361,21 @@ static int quit_f(struct io_ctx *ctx, int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* Breakpoints (blkdebug)                                               */
 
+/* Tags that may hold suspended requests, for resume_stuck(). */
+static void io_remember_tag(struct io_ctx *ctx, const char *tag)
+{
+    int i;
+
+    for (i = 0; i < ctx->n_bp_tags; i++) {
+        if (!strcmp(ctx->bp_tags[i], tag)) {
+            return;
+        }
+    }
+    ctx->bp_tags = bd_realloc(ctx->bp_tags, sizeof(*ctx->bp_tags) *
+                              (size_t)(ctx->n_bp_tags + 1));
+    ctx->bp_tags[ctx->n_bp_tags++] = bd_strdup(tag);
+}
+
 static int break_f(struct io_ctx *ctx, int argc, char **argv)
 {
     int ret;
@@ -1350,6 +1386,7 @@ static int break_f(struct io_ctx *ctx, int argc, char **argv)
         printf("Could not set breakpoint: %s\n", bd_strerror(-ret));
         return ret;
     }
+    io_remember_tag(ctx, argv[2]);
     return 0;
 }
 

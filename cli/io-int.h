@@ -11,7 +11,9 @@
  *    results are printed only by the main thread, at the points where
  *    qemu-io runs its event loop (I/O commands, aio_flush, sleep,
  *    wait_break, close, exit), in submission order, so output is
- *    deterministic for a given completion state.
+ *    deterministic for a given completion state. Waiting for them resumes
+ *    a request left suspended at a breakpoint (with a warning) instead of
+ *    hanging.
  *  - All output goes through stdout/stderr with qemu-io's stream choices.
  */
 #ifndef BLKRIG_IO_INT_H
@@ -38,6 +40,10 @@ struct io_ctx {
     pthread_cond_t aio_cond;
     struct io_aio *aio_head;
     struct io_aio *aio_tail;
+
+    /* Tags of `break` commands (main thread only). */
+    char **bp_tags;
+    int n_bp_tags;
 };
 
 /* How an image is opened (command line or the `open` command). */

@@ -36,6 +36,11 @@ void io_ctx_destroy(struct io_ctx *ctx)
     io_close_image(ctx);
     bd_graph_free(ctx->graph);
     ctx->graph = NULL;
+    while (ctx->n_bp_tags > 0) {
+        free(ctx->bp_tags[--ctx->n_bp_tags]);
+    }
+    free(ctx->bp_tags);
+    ctx->bp_tags = NULL;
     pthread_cond_destroy(&ctx->aio_cond);
     pthread_mutex_destroy(&ctx->aio_lock);
 }

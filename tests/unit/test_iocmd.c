@@ -551,6 +551,19 @@ static void test_io_breakpoints(void **state)
     assert_int_equal(run_capture(&ctx, "blkdebug_info", &out), 0);
     assert_string_equal(out, "{\n    \"hits\": 1\n}\n");
     free(out);
+
+    /* Left suspended: aio_flush resumes it instead of waiting forever. */
+    assert_int_equal(run_capture(&ctx, "break write_aio D", &out), 0);
+    free(out);
+    assert_int_equal(run_capture(&ctx, "aio_write 0 512", &out), 0);
+    free(out);
+    assert_int_equal(run_capture(&ctx, "wait_break D", &out), 0);
+    free(out);
+    assert_int_equal(run_capture(&ctx, "aio_flush", &out), 0);
+    assert_string_equal(out, "blkdebug: Resuming request 'D'\n"
+                        "wrote 512/512 bytes at offset 0\n"
+                        "512 bytes, 1 ops; XX.XX sec (timing elided)\n");
+    free(out);
     io_ctx_destroy(&ctx);
     unsetenv("BLKRIG_IO_FILTER_TIMING");
 }
