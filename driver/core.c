@@ -1437,6 +1437,10 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
                           (int)(strchr(filename, ':') - filename), filename);
             goto fail;
         }
+    } else if ((flags & BD_O_PROTOCOL) &&
+               bd_opts_peek_str(options, "filename")) {
+        /* --image-opts file.filename=X: the protocol comes from X too. */
+        drv = bd_find_protocol(bd_opts_peek_str(options, "filename"));
     }
     if ((drv && drv->is_format) || !drv) {
         if (filename || bd_opts_has_prefix(options, "file")) {
