@@ -226,24 +226,27 @@ static int take_perm_list(json_t *options, const char *key, uint64_t *mask,
 
     for (i = 0;; i++) {
         char idx[24];
+        char *val = NULL;
         int v = 0;
         int r;
 
         snprintf(idx, sizeof(idx), "%d", i);
+        val = json_object_get(sub, idx) ?
+              bd_opts_scalar_string(json_object_get(sub, idx)) : NULL;
         r = bd_opts_take_enum(sub, idx, perm_values, &v, NULL);
         if (r == 0) {
+            free(val);
             break;
         }
         if (r < 0) {
             /* QEMU names the list element 'null' (spec §11.1 #11). */
-            char *val = bd_opts_scalar_string(json_object_get(sub, idx));
-
             bd_error_setg(errp, "Parameter 'null' does not accept value "
                           "'%s'", val ? val : "");
             free(val);
             ret = -EINVAL;
             goto out;
         }
+        free(val);
         *mask |= UINT64_C(1) << v;
     }
     if (json_object_size(sub)) {

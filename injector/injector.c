@@ -744,52 +744,80 @@ static int absorb_inline(const char *group, json_t *opts, json_t *sections,
     char post[64];
     const char *unknown[2] = { NULL, post };
     char pre[96];
+    json_t *entries = NULL;
+    bool single = false;
+    const char *k;
+    json_t *v;
+    json_t *e;
+    size_t idx_i;
     int ret = 0;
     int i;
 
     if (json_object_size(sub) == 0) {
         goto out;
     }
-    if (!json_object_get(sub, "0") && !bd_opts_has_prefix(sub, "0")) {
+    /* QEMU's test: one known field makes it a single rule, whatever else
+     * is there. */
+    json_object_foreach(sub, k, v) {
+        if (inj_field_type(group, k) >= 0) {
+            single = true;
+            break;
+        }
+    }
+    if (single) {
         unknown[0] = "Unknown option '";
         snprintf(post, sizeof(post), "' for [%s]", group);
         ret = absorb_fields(group, sub, add_section(sections, group),
                             unknown, errp);
         goto out;
     }
-    snprintf(pre, sizeof(pre), "[%s] section doesn't support the option '",
-             group);
-    unknown[0] = pre;
-    snprintf(post, sizeof(post), "'");
+    /* Split the list off first: stray keys are reported before anything
+     * inside the entries. */
+    entries = json_array();
     for (i = 0;; i++) {
         char idx[24];
-        json_t *entry = NULL;
+        json_t *scalar;
+        json_t *entry;
 
         snprintf(idx, sizeof(idx), "%d", i);
-        if (json_object_get(sub, idx)) {
-            bd_error_setg(errp, "[%s] section (index %d) does not consist "
-                          "of keys", group, i);
-            ret = -EINVAL;
-            goto out;
+        scalar = json_object_get(sub, idx);
+        if (scalar) {
+            json_array_append(entries, scalar);
+            json_object_del(sub, idx);
+            continue;
         }
         entry = bd_opts_extract(sub, idx);
         if (json_object_size(entry) == 0) {
             json_decref(entry);
             break;
         }
-        ret = absorb_fields(group, entry, add_section(sections, group),
-                            unknown, errp);
-        json_decref(entry);
-        if (ret < 0) {
-            goto out;
-        }
+        json_array_append_new(entries, entry);
     }
     if (json_object_size(sub)) {
         bd_error_setg(errp, "Unused option '%s' for [%s]",
                       bd_opts_first_key(sub), group);
         ret = -EINVAL;
+        goto out;
+    }
+    snprintf(pre, sizeof(pre), "[%s] section doesn't support the option '",
+             group);
+    unknown[0] = pre;
+    snprintf(post, sizeof(post), "'");
+    json_array_foreach(entries, idx_i, e) {
+        if (!json_is_object(e)) {
+            bd_error_setg(errp, "[%s] section (index %zu) does not consist "
+                          "of keys", group, idx_i);
+            ret = -EINVAL;
+            goto out;
+        }
+        ret = absorb_fields(group, e, add_section(sections, group),
+                            unknown, errp);
+        if (ret < 0) {
+            goto out;
+        }
     }
 out:
+    json_decref(entries);
     json_decref(sub);
     return ret;
 }
