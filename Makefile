@@ -84,6 +84,8 @@ include monitor/module.mk
 include scenarios/module.mk
 include cli/module.mk
 include tests/module.mk
+# Benchmarks: each bench/<area>.mk hangs its run off `bench`.
+include $(wildcard bench/*.mk)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)

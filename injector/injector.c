@@ -117,6 +117,9 @@ struct inj {
     int64_t max_len;
     int *any;
     int nany;
+    uint64_t *filter;           /* bit per hashed 4 KiB block of ivals */
+    int filter_shift;           /* 64 - log2(bits) */
+    bool has_wide;              /* some interval is too wide to filter */
     struct inj_susp *susp;
     uint64_t total_hits;
     /* Lock-free fast paths. */
@@ -584,6 +587,7 @@ void inj_free(struct inj *inj)
     free(inj->armed);
     free(inj->ivals);
     free(inj->any);
+    free(inj->filter);
     free(inj->name);
     pthread_cond_destroy(&inj->resume_cond);
     pthread_mutex_destroy(&inj->lock);
@@ -1099,6 +1103,71 @@ static int cmp_ival(const void *a, const void *b)
     return x->pos - y->pos;
 }
 
+/*
+ * A one-hash Bloom filter over the 4 KiB blocks the intervals touch: most
+ * requests that match nothing are turned away by one bit test in a table
+ * of at most 16 bits per interval, before the binary search. Intervals
+ * wider than FILTER_WIDE blocks are not entered; while any exists the
+ * filter is skipped.
+ */
+#define FILTER_BLOCK_SHIFT 12
+#define FILTER_WIDE 64
+
+static inline uint64_t filter_bit(const struct inj *inj, int64_t block)
+{
+    return ((uint64_t)block * UINT64_C(0x9e3779b97f4a7c15)) >>
+           inj->filter_shift;
+}
+
+static void build_filter(struct inj *inj)
+{
+    int bits_log2 = 12;
+    int i;
+
+    while ((1 << bits_log2) < inj->nivals * 16 && bits_log2 < 24) {
+        bits_log2++;
+    }
+    free(inj->filter);
+    inj->filter = bd_malloc0(((size_t)1 << bits_log2) / 8);
+    inj->filter_shift = 64 - bits_log2;
+    inj->has_wide = false;
+    for (i = 0; i < inj->nivals; i++) {
+        int64_t first = inj->ivals[i].start >> FILTER_BLOCK_SHIFT;
+        int64_t last = (inj->ivals[i].end - 1) >> FILTER_BLOCK_SHIFT;
+        int64_t b;
+
+        if (last - first >= FILTER_WIDE) {
+            inj->has_wide = true;
+            continue;
+        }
+        for (b = first; b <= last; b++) {
+            uint64_t bit = filter_bit(inj, b);
+
+            inj->filter[bit / 64] |= UINT64_C(1) << (bit % 64);
+        }
+    }
+}
+
+/* Might an interval overlap [off, end)? false is certain. */
+static bool filter_may_match(const struct inj *inj, int64_t off, int64_t end)
+{
+    int64_t first = off >> FILTER_BLOCK_SHIFT;
+    int64_t last = (end - 1) >> FILTER_BLOCK_SHIFT;
+    int64_t b;
+
+    if (inj->has_wide || last - first >= FILTER_WIDE) {
+        return true;
+    }
+    for (b = first; b <= last; b++) {
+        uint64_t bit = filter_bit(inj, b);
+
+        if (inj->filter[bit / 64] & (UINT64_C(1) << (bit % 64))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void rebuild_index(struct inj *inj)
 {
     int i;
@@ -1135,6 +1204,7 @@ static void rebuild_index(struct inj *inj)
         }
     }
     qsort(inj->ivals, (size_t)inj->nivals, sizeof(*inj->ivals), cmp_ival);
+    build_filter(inj);
     inj->index_dirty = false;
 }
 
@@ -1186,6 +1256,10 @@ static struct inj_rule *match(struct inj *inj, int iotype, int64_t off,
         int64_t end = off > INT64_MAX - bytes ? INT64_MAX : off + bytes;
         int lo = 0;
         int hi = inj->nivals;
+
+        if (!filter_may_match(inj, off, end)) {
+            return best == INT_MAX ? NULL : inj->armed[best];
+        }
 
         /* First interval starting at or after the request's end. */
         while (lo < hi) {
