@@ -19,6 +19,7 @@
 
 #include "common/cutils.h"
 #include "common/opts.h"
+#include "common/rng.h"
 #include "injector/injector.h"
 #include "tests/unit/unit.h"
 
@@ -494,6 +495,64 @@ static void test_index_matches_linear(void **state)
     inj_free(inj);
 }
 
+/* Same with ranges of every width (some too wide for the block filter)
+ * and requests from one byte to 1 MiB. */
+static void test_index_ranges_linear(void **state)
+{
+    struct bd_error *err = NULL;
+    struct bd_rng rng;
+    struct inj *inj = inj_new("t");
+    json_t *o = json_object();
+    int64_t start[300];
+    int64_t end[300];
+    int i;
+
+    (void)state;
+    bd_rng_seed(&rng, 99);
+    for (i = 0; i < 300; i++) {
+        char k[64];
+        uint64_t sec = bd_rng_next(&rng) % 20000;
+        uint64_t len = i % 10 == 0 ? 1 + bd_rng_next(&rng) % 3000
+                                   : 1 + bd_rng_next(&rng) % 16;
+        bool point = i % 3 == 0;
+
+        snprintf(k, sizeof(k), "inject-error.%d.event", i);
+        json_object_set_new(o, k, json_string("none"));
+        snprintf(k, sizeof(k), "inject-error.%d.sector", i);
+        json_object_set_new(o, k, json_integer((json_int_t)sec));
+        snprintf(k, sizeof(k), "inject-error.%d.errno", i);
+        json_object_set_new(o, k, json_integer(1 + i % 200));
+        start[i] = (int64_t)sec * 512;
+        if (point) {
+            end[i] = start[i] + 1;
+        } else {
+            snprintf(k, sizeof(k), "inject-error.%d.length", i);
+            json_object_set_new(o, k, json_integer((json_int_t)len));
+            end[i] = start[i] + (int64_t)len * 512;
+        }
+    }
+    assert_int_equal(inj_load(inj, NULL, o, &err), 0);
+    json_decref(o);
+    inj_event(inj, BD_EV_NONE);
+    for (i = 0; i < 3000; i++) {
+        int64_t off = (int64_t)(bd_rng_next(&rng) % (20000 * 512));
+        int64_t bytes = i % 4 == 0 ? (int64_t)(1 + bd_rng_next(&rng) %
+                                               (1 << 20))
+                                   : (int64_t)(1 + bd_rng_next(&rng) % 8192);
+        int want = 0;
+        int j;
+
+        for (j = 0; j < 300; j++) {
+            if (start[j] < off + bytes && end[j] > off) {
+                want = 1 + j % 200;
+                break;
+            }
+        }
+        assert_int_equal(req(inj, RD, off, bytes), want);
+    }
+    inj_free(inj);
+}
+
 /* ------------------------------------------------------------------ */
 /* Extensions                                                           */
 
@@ -831,6 +890,7 @@ int unit_run_tests(void)
         cmocka_unit_test(test_sector_match),
         cmocka_unit_test(test_sector_ranges),
         cmocka_unit_test(test_index_matches_linear),
+        cmocka_unit_test(test_index_ranges_linear),
         cmocka_unit_test(test_skip_count_hits),
         cmocka_unit_test(test_probability_deterministic),
         cmocka_unit_test(test_actions),
