@@ -598,6 +598,40 @@ static void test_debug_hooks(void **state)
     close_bd();
 }
 
+/* E33: unshare-child-perms withholds 'write' from other users of the
+ * child. */
+static void test_unshare_perms(void **state)
+{
+    struct bd_error *err = NULL;
+    json_t *o;
+    struct bd_node *f;
+    struct bd_node *d;
+    struct bd_blk *b;
+
+    (void)state;
+    o = json_pack("{s:s, s:s, s:s}", "driver", "file", "node-name", "f",
+                  "filename", fx.img);
+    f = bd_blockdev_add(fx.g, o, false, &err);
+    json_decref(o);
+    assert_non_null(f);
+    o = json_pack("{s:s, s:s, s:s, s:[s]}", "driver", "blkdebug",
+                  "node-name", "d", "image", "f", "unshare-child-perms",
+                  "write");
+    d = bd_blockdev_add(fx.g, o, false, &err);
+    json_decref(o);
+    assert_non_null(d);
+    b = bd_blk_new(fx.g, NULL, BD_PERM_CONSISTENT_READ | BD_PERM_WRITE,
+                   BD_PERM_ALL);
+    assert_int_equal(bd_blk_insert(b, f, &err), -EPERM);
+    assert_string_equal(bd_error_msg(err), "Permission conflict on node "
+                        "'f': permissions 'write' are both required by an "
+                        "unnamed block device (uses node 'f' as 'root' "
+                        "child) and unshared by node 'd' (uses node 'f' as "
+                        "'image' child).");
+    bd_error_free(err);
+    bd_blk_free(b);
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +653,7 @@ int unit_run_tests(void)
         cmocka_unit_test_setup_teardown(test_log_and_events, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_debug_hooks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unshare_perms, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("blkdebug", tests, NULL, NULL);
