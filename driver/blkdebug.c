@@ -357,11 +357,14 @@ static int blkdebug_open(struct bd_node *bs, json_t *options, int flags,
                        false, errp)) {
         goto fail;
     }
-    bs->supported_write_flags = BD_REQ_WRITE_UNCHANGED |
-        (bs->file->node->supported_write_flags & BD_REQ_FUA);
-    bs->supported_zero_flags = BD_REQ_WRITE_UNCHANGED |
+    /* FUA is always accepted and passed down: a child without native FUA
+     * emulates it with its own flush. QEMU's file-posix has native FUA, so
+     * there a writethrough write never runs blkdebug's flush rules either;
+     * emulating FUA here instead would fail writes on flush rules (E15). */
+    bs->supported_write_flags = BD_REQ_WRITE_UNCHANGED | BD_REQ_FUA;
+    bs->supported_zero_flags = BD_REQ_WRITE_UNCHANGED | BD_REQ_FUA |
         (bs->file->node->supported_zero_flags &
-         (BD_REQ_FUA | BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK));
+         (BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK));
     if (check_limits(s, errp) < 0) {
         goto fail;
     }
