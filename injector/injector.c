@@ -953,6 +953,31 @@ int inj_remove_rule(struct inj *inj, int id)
     return inj_remove_rule_kind(inj, id, (enum inj_kind)-1);
 }
 
+int inj_arm_rule(struct inj *inj, int id)
+{
+    struct inj_rule *r;
+    int ret = -ENOENT;
+
+    pthread_mutex_lock(&inj->lock);
+    r = find_rule(inj, id);
+    if (r && r->kind == INJ_KIND_INJECT) {
+        ret = 0;
+        if (r->armed_pos < 0) {
+            if (inj->narmed == inj->armed_cap) {
+                inj->armed_cap = inj->armed_cap ? inj->armed_cap * 2 : 8;
+                inj->armed = bd_realloc(inj->armed, sizeof(*inj->armed) *
+                                        (size_t)inj->armed_cap);
+            }
+            r->armed_pos = inj->narmed;
+            inj->armed[inj->narmed++] = r;
+            inj->index_dirty = true;
+            set_armed_count(inj);
+        }
+    }
+    pthread_mutex_unlock(&inj->lock);
+    return ret;
+}
+
 int inj_get_state(struct inj *inj)
 {
     int s;

@@ -105,6 +105,11 @@ int inj_load(struct inj *inj, const char *config_path, json_t *opts,
  */
 int inj_add_rule(struct inj *inj, enum inj_kind kind, json_t *fields,
                  struct bd_error **errp);
+/* Arm inject rule id now, at the end of the armed set, as if its event had
+ * fired but without displacing what is armed (QMP's "arm": rules on `none`
+ * or on events nothing raises would otherwise never arm). -ENOENT if there
+ * is no such inject rule. */
+int inj_arm_rule(struct inj *inj, int id);
 /* Remove a rule by id (any kind); -ENOENT if there is none. */
 int inj_remove_rule(struct inj *inj, int id);
 /* Remove a rule by id only if it has the given kind. */

@@ -65,6 +65,7 @@ static const struct qapi_member inject_add_members[] = {
     { "corrupt", &t_int, true },
     { "torn", &t_int, true },
     { "lost", &t_bool, true },
+    { "arm", &t_bool, true },
     { NULL, NULL, false },
 };
 
@@ -167,16 +168,21 @@ static json_t *add_rule(const struct qmp_context *ctx, json_t *args,
 {
     struct inj *inj = NULL;
     json_t *f = NULL;
+    bool arm = json_is_true(json_object_get(args, "arm"));
     int id;
 
     if (!find_blkdebug(ctx, args, &inj, errp)) {
         return NULL;
     }
     f = rule_fields(args);
+    json_object_del(f, "arm");
     id = inj_add_rule(inj, kind, f, errp);
     json_decref(f);
     if (id < 0) {
         return NULL;
+    }
+    if (arm) {
+        inj_arm_rule(inj, id);
     }
     return json_pack("{s:i}", "id", id);
 }

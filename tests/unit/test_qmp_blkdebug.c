@@ -228,6 +228,23 @@ static void test_inject_add_remove(void **state)
             "Node 'd' has no inject-error rule with id 1");
 }
 
+/* "arm": a rule on `none` (already fired) takes effect at once. */
+static void test_inject_arm(void **state)
+{
+    uint8_t buf[512];
+
+    (void)state;
+    run_ok("blkdebug-inject-add", "{\"node-name\": \"d\", \"event\": "
+           "\"none\", \"iotype\": \"read\"}");
+    assert_int_equal(bd_blk_pread(t.b, 0, 512, buf, 0), 0);
+    run_ok("blkdebug-inject-add", "{\"node-name\": \"d\", \"event\": "
+           "\"none\", \"iotype\": \"read\", \"errno\": 7, "
+           "\"arm\": true}");
+    assert_int_equal(bd_blk_pread(t.b, 0, 512, buf, 0), -7);
+    run_ok("blkdebug-inject-remove", "{\"node-name\": \"d\", \"id\": 2}");
+    assert_int_equal(bd_blk_pread(t.b, 0, 512, buf, 0), 0);
+}
+
 static void test_state_commands(void **state)
 {
     json_t *r;
@@ -351,6 +368,7 @@ int unit_run_tests(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_inject_add_remove, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_inject_arm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_commands, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
