@@ -10,9 +10,9 @@ $(BENCH_INJECTOR): $(B)/bench/bench-injector.o $(LIB)
 
 -include $(B)/bench/bench-injector.d
 
-.PHONY: bench-injector bench-injector-bin
+.PHONY: bench-injector-bin
 bench-injector-bin: $(BENCH_INJECTOR)
-bench: bench-injector
+BENCHES += bench-injector
 bench-injector:
 	$(Q)$(MAKE) --no-print-directory BUILD=release bench-injector-bin
 	$(Q)build/release/bench/bench-injector
