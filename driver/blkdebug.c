@@ -59,17 +59,6 @@ static const char *const perm_values[] = {
     "consistent-read", "write", "write-unchanged", "resize", NULL
 };
 
-/* Local scalar descriptions: the validator goes by kind. */
-static const struct qapi_type t_str = { .kind = QAPI_STR, .name = "str" };
-static const struct qapi_type t_int = { .kind = QAPI_INT, .name = "int" };
-static const struct qapi_type t_int32 = { .kind = QAPI_INT32,
-                                          .name = "int32" };
-static const struct qapi_type t_uint64 = { .kind = QAPI_UINT64,
-                                           .name = "uint64" };
-static const struct qapi_type t_bool = { .kind = QAPI_BOOL, .name = "bool" };
-static const struct qapi_type t_number = { .kind = QAPI_NUMBER,
-                                           .name = "number" };
-static const struct qapi_type t_any = { .kind = QAPI_ANY, .name = "any" };
 static const struct qapi_type t_event = {
     .kind = QAPI_ENUM, .name = "BlkdebugEvent", .enum_values = event_values,
 };
@@ -86,28 +75,28 @@ static const struct qapi_type t_perm_list = {
 
 static const struct qapi_member inject_members[] = {
     { "event", &t_event, false },
-    { "state", &t_int, true },
+    { "state", &qapi_type_int, true },
     { "iotype", &t_iotype, true },
-    { "errno", &t_int, true },
-    { "sector", &t_int, true },
-    { "once", &t_bool, true },
-    { "immediately", &t_bool, true },
-    { "length", &t_int, true },
-    { "sectors", &t_str, true },
-    { "probability", &t_number, true },
-    { "skip", &t_int, true },
-    { "count", &t_int, true },
-    { "delay-ns", &t_int, true },
-    { "corrupt", &t_int, true },
-    { "torn", &t_int, true },
-    { "lost", &t_bool, true },
+    { "errno", &qapi_type_int, true },
+    { "sector", &qapi_type_int, true },
+    { "once", &qapi_type_bool, true },
+    { "immediately", &qapi_type_bool, true },
+    { "length", &qapi_type_int, true },
+    { "sectors", &qapi_type_str, true },
+    { "probability", &qapi_type_number, true },
+    { "skip", &qapi_type_int, true },
+    { "count", &qapi_type_int, true },
+    { "delay-ns", &qapi_type_int, true },
+    { "corrupt", &qapi_type_int, true },
+    { "torn", &qapi_type_int, true },
+    { "lost", &qapi_type_bool, true },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member set_state_members[] = {
     { "event", &t_event, false },
-    { "state", &t_int, true },
-    { "new_state", &t_int, false },
+    { "state", &qapi_type_int, true },
+    { "new_state", &qapi_type_int, false },
     { NULL, NULL, false },
 };
 
@@ -129,21 +118,21 @@ static const struct qapi_type t_set_state_list = {
 };
 
 static const struct qapi_member blkdebug_members[] = {
-    { "image", &t_any, false },
-    { "config", &t_str, true },
-    { "align", &t_int, true },
-    { "max-transfer", &t_int32, true },
-    { "opt-write-zero", &t_int32, true },
-    { "max-write-zero", &t_int32, true },
-    { "opt-discard", &t_int32, true },
-    { "max-discard", &t_int32, true },
+    { "image", &bd_qapi_blockdev_ref, false },
+    { "config", &qapi_type_str, true },
+    { "align", &qapi_type_int, true },
+    { "max-transfer", &qapi_type_int32, true },
+    { "opt-write-zero", &qapi_type_int32, true },
+    { "max-write-zero", &qapi_type_int32, true },
+    { "opt-discard", &qapi_type_int32, true },
+    { "max-discard", &qapi_type_int32, true },
     { "inject-error", &t_inject_list, true },
     { "set-state", &t_set_state_list, true },
     { "take-child-perms", &t_perm_list, true },
     { "unshare-child-perms", &t_perm_list, true },
     /* blkrig extensions */
-    { "seed", &t_uint64, true },
-    { "log", &t_bool, true },
+    { "seed", &qapi_type_uint64, true },
+    { "log", &qapi_type_bool, true },
     { NULL, NULL, false },
 };
 

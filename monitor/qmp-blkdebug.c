@@ -34,11 +34,6 @@ static const char *const iotype_values[] = {
     "read", "write", "write-zeroes", "discard", "flush", "block-status", NULL
 };
 
-static const struct qapi_type t_str = { .kind = QAPI_STR, .name = "str" };
-static const struct qapi_type t_int = { .kind = QAPI_INT, .name = "int" };
-static const struct qapi_type t_bool = { .kind = QAPI_BOOL, .name = "bool" };
-static const struct qapi_type t_number = { .kind = QAPI_NUMBER,
-                                           .name = "number" };
 static const struct qapi_type t_event = {
     .kind = QAPI_ENUM, .name = "BlkdebugEvent", .enum_values = event_values,
 };
@@ -48,62 +43,62 @@ static const struct qapi_type t_iotype = {
 };
 
 static const struct qapi_member inject_add_members[] = {
-    { "node-name", &t_str, false },
+    { "node-name", &qapi_type_str, false },
     { "event", &t_event, false },
-    { "state", &t_int, true },
+    { "state", &qapi_type_int, true },
     { "iotype", &t_iotype, true },
-    { "errno", &t_int, true },
-    { "sector", &t_int, true },
-    { "once", &t_bool, true },
-    { "immediately", &t_bool, true },
-    { "length", &t_int, true },
-    { "sectors", &t_str, true },
-    { "probability", &t_number, true },
-    { "skip", &t_int, true },
-    { "count", &t_int, true },
-    { "delay-ns", &t_int, true },
-    { "corrupt", &t_int, true },
-    { "torn", &t_int, true },
-    { "lost", &t_bool, true },
-    { "arm", &t_bool, true },
+    { "errno", &qapi_type_int, true },
+    { "sector", &qapi_type_int, true },
+    { "once", &qapi_type_bool, true },
+    { "immediately", &qapi_type_bool, true },
+    { "length", &qapi_type_int, true },
+    { "sectors", &qapi_type_str, true },
+    { "probability", &qapi_type_number, true },
+    { "skip", &qapi_type_int, true },
+    { "count", &qapi_type_int, true },
+    { "delay-ns", &qapi_type_int, true },
+    { "corrupt", &qapi_type_int, true },
+    { "torn", &qapi_type_int, true },
+    { "lost", &qapi_type_bool, true },
+    { "arm", &qapi_type_bool, true },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member set_state_add_members[] = {
-    { "node-name", &t_str, false },
+    { "node-name", &qapi_type_str, false },
     { "event", &t_event, false },
-    { "state", &t_int, true },
-    { "new_state", &t_int, false },
+    { "state", &qapi_type_int, true },
+    { "new_state", &qapi_type_int, false },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member id_members[] = {
-    { "node-name", &t_str, false },
-    { "id", &t_int, false },
+    { "node-name", &qapi_type_str, false },
+    { "id", &qapi_type_int, false },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member state_members[] = {
-    { "node-name", &t_str, false },
-    { "state", &t_int, false },
+    { "node-name", &qapi_type_str, false },
+    { "state", &qapi_type_int, false },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member break_members[] = {
-    { "node-name", &t_str, false },
+    { "node-name", &qapi_type_str, false },
     { "event", &t_event, false },
-    { "tag", &t_str, false },
+    { "tag", &qapi_type_str, false },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member tag_members[] = {
-    { "node-name", &t_str, false },
-    { "tag", &t_str, false },
+    { "node-name", &qapi_type_str, false },
+    { "tag", &qapi_type_str, false },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member query_members[] = {
-    { "node-name", &t_str, true },
+    { "node-name", &qapi_type_str, true },
     { NULL, NULL, false },
 };
 

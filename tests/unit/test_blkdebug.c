@@ -600,6 +600,50 @@ static void test_debug_hooks(void **state)
     close_bd();
 }
 
+/* E32: blockdev-add validates against the schema first, with QEMU's
+ * messages; the option parser's come after. */
+static void test_blockdev_add_schema(void **state)
+{
+    static const struct {
+        const char *extra;
+        const char *msg;
+    } cases[] = {
+        { "\"set-state\":[{\"event\":\"write_aio\"}]",
+          "Parameter 'set-state[0].new_state' is missing" },
+        { "\"inject-error\":[{\"event\":\"bogus\"}]",
+          "Parameter 'event' does not accept value 'bogus'" },
+        { "\"inject-error\":[{\"event\":\"read_aio\",\"iotype\":"
+          "\"flush-all\"}]",
+          "Parameter 'iotype' does not accept value 'flush-all'" },
+        { "\"take-child-perms\":[\"bogus\"]",
+          "Parameter 'null' does not accept value 'bogus'" },
+        { "\"max-transfer\":-512",
+          "Value '-512' is out of range for parameter 'max-transfer'" },
+        { "\"inject-error\":[{\"event\":\"none\",\"sector\":\"x\"}]",
+          "Invalid parameter type for 'inject-error[0].sector', expected: "
+          "integer" },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct bd_error *err = NULL;
+        char text[1024];
+        json_t *o;
+
+        snprintf(text, sizeof(text), "{\"driver\":\"blkdebug\",\"node-name\":"
+                 "\"d\",\"image\":{\"driver\":\"file\",\"filename\":"
+                 "\"%s\"},%s}", fx.img, cases[i].extra);
+        o = json_loads(text, 0, NULL);
+        assert_non_null(o);
+        assert_null(bd_blockdev_add(fx.g, o, false, &err));
+        assert_non_null(err);
+        assert_string_equal(bd_error_msg(err), cases[i].msg);
+        bd_error_free(err);
+        json_decref(o);
+    }
+}
+
 /* E33: unshare-child-perms withholds 'write' from other users of the
  * child. */
 static void test_unshare_perms(void **state)
@@ -656,6 +700,8 @@ int unit_run_tests(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_debug_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unshare_perms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blockdev_add_schema, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("blkdebug", tests, NULL, NULL);
