@@ -20,6 +20,7 @@
 
 #include "common/cutils.h"
 #include "driver/block.h"
+#include "monitor/monitor.h"
 #include "monitor/qmp-blkdebug.h"
 #include "tests/unit/unit.h"
 
@@ -363,6 +364,88 @@ static void test_break_resume(void **state)
     assert_int_equal(a.ret, 0);
 }
 
+/* Through the monitor's dispatcher: schema validation of the arguments,
+ * error classes, query-commands. */
+static json_t *exec(struct qmp_server *s, const char *text)
+{
+    json_t *cmd = json_loads(text, 0, NULL);
+    json_t *r;
+
+    assert_non_null(cmd);
+    r = qmp_server_execute(s, cmd);
+    json_decref(cmd);
+    return r;
+}
+
+static void expect_error(struct qmp_server *s, const char *text,
+                         const char *cls, const char *desc)
+{
+    json_t *r = exec(s, text);
+    json_t *e = json_object_get(r, "error");
+
+    if (!e) {
+        fail_msg("%s: no error", text);
+    }
+    assert_string_equal(json_string_value(json_object_get(e, "class")), cls);
+    assert_string_equal(json_string_value(json_object_get(e, "desc")), desc);
+    json_decref(r);
+}
+
+static void test_dispatcher(void **state)
+{
+    struct qmp_server *s = qmp_server_new(&t.ctx);
+    json_t *r;
+    json_t *ret;
+    size_t i;
+    json_t *v;
+    int found = 0;
+
+    (void)state;
+    assert_non_null(s);
+    r = exec(s, "{\"execute\": \"blkdebug-inject-add\", \"arguments\": "
+             "{\"node-name\": \"d\", \"event\": \"write_aio\", "
+             "\"errno\": 28}, \"id\": 5}");
+    ret = json_object_get(r, "return");
+    assert_non_null(ret);
+    assert_int_equal(json_integer_value(json_object_get(ret, "id")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 5);
+    json_decref(r);
+    assert_int_equal(wr(0), -ENOSPC);
+    expect_error(s, "{\"execute\": \"blkdebug-inject-add\", \"arguments\": "
+                 "{\"node-name\": \"d\", \"event\": \"bogus\"}}",
+                 "GenericError",
+                 "Parameter 'event' does not accept value 'bogus'");
+    expect_error(s, "{\"execute\": \"blkdebug-inject-add\", \"arguments\": "
+                 "{\"event\": \"none\"}}", "GenericError",
+                 "Parameter 'node-name' is missing");
+    expect_error(s, "{\"execute\": \"blkdebug-inject-add\", \"arguments\": "
+                 "{\"node-name\": \"d\", \"event\": \"none\", "
+                 "\"foo\": 1}}", "GenericError",
+                 "Parameter 'foo' is unexpected");
+    expect_error(s, "{\"execute\": \"blkdebug-inject-add\", \"arguments\": "
+                 "{\"node-name\": \"d\", \"event\": \"none\", "
+                 "\"errno\": \"x\"}}", "GenericError",
+                 "Invalid parameter type for 'errno', expected: integer");
+    expect_error(s, "{\"execute\": \"blkdebug-resume\", \"arguments\": "
+                 "{\"node-name\": \"nope\", \"tag\": \"x\"}}",
+                 "DeviceNotFound",
+                 "Cannot find device='' nor node-name='nope'");
+    r = exec(s, "{\"execute\": \"query-commands\"}");
+    json_array_foreach(json_object_get(r, "return"), i, v) {
+        const char *n = json_string_value(json_object_get(v, "name"));
+
+        found += !strncmp(n, "blkdebug-", 9) || !strcmp(n, "query-blkdebug");
+    }
+    json_decref(r);
+    assert_int_equal(found, 9);
+    r = exec(s, "{\"execute\": \"blkdebug-inject-remove\", \"arguments\": "
+             "{\"node-name\": \"d\", \"id\": 1}}");
+    assert_non_null(json_object_get(r, "return"));
+    json_decref(r);
+    assert_int_equal(wr(0), 0);
+    qmp_server_free(s);
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +457,7 @@ int unit_run_tests(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_blkdebug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_break_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatcher, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("qmp_blkdebug", tests, NULL, NULL);
