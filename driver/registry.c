@@ -19,6 +19,7 @@ static bd_driver_accessor *const accessors[] = {
     bd_driver_raw,
     bd_driver_null_co,
     bd_driver_null_aio,
+    bd_driver_mirror_top,
 };
 
 #define NDRIVERS (sizeof(accessors) / sizeof(accessors[0]))
