@@ -344,8 +344,8 @@ static int do_chardev(struct daemon_state *d, const char *arg)
         goto fail;
     }
     cd.id = bd_strdup(id);
-    d->chardevs = bd_realloc(d->chardevs,
-                             sizeof(*d->chardevs) * (size_t)(d->nchardevs + 1));
+    d->chardevs = bd_realloc(d->chardevs, sizeof(*d->chardevs) *
+                             (size_t)(d->nchardevs + 1));
     d->chardevs[d->nchardevs++] = cd;
     json_decref(o);
     return 0;
