@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""tests/compat/mirror_qmp.py - drive a storage daemon (qemu-storage-daemon
+or `blkrig serve`) through a QMP script and print a transcript that does
+not depend on timing, so the same script can be compared between the two
+daemons and against a golden file.
+
+usage: mirror_qmp.py SOCKET SCRIPT -- DAEMON ARGS...
+
+The daemon is started with the arguments plus a QMP monitor on SOCKET and
+stopped at the end. Script lines:
+  {"execute": ...}        send a command; print "> cmd" and "< reply"
+  wait EVENT [ID]         wait for one more EVENT (for job ID) than waited
+                          for so far
+  status ID STATUS        wait until job ID reached STATUS
+  # ...                   comment (printed)
+At the end every job's events are printed in order, one line per job.
+Transient pairs (paused/running, standby/ready with no command between
+them: internal drains) are dropped, as specs/jobs.md §1.2 allows. Reply
+members that depend on timing ("busy") are dropped.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+TIMEOUT = 30.0
+
+
+class Daemon:
+    def __init__(self, sock_path, argv):
+        if os.path.exists(sock_path):
+            os.unlink(sock_path)
+        self.proc = subprocess.Popen(
+            argv + ["--chardev",
+                    "socket,id=mon0,path=%s,server=on,wait=off" % sock_path,
+                    "--monitor", "chardev=mon0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + TIMEOUT
+        self.sock = socket.socket(socket.AF_UNIX)
+        while True:
+            try:
+                self.sock.connect(sock_path)
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    err = self.proc.stderr.read().decode()
+                    sys.exit("daemon did not start: " + err.strip())
+                time.sleep(0.02)
+        self.buf = b""
+        self.events = []       # (command index, event dict)
+        self.ncmd = 0
+        self.read()            # greeting
+        self.command({"execute": "qmp_capabilities"})
+
+    def read(self, deadline=None):
+        while b"\n" not in self.buf:
+            if deadline:
+                self.sock.settimeout(max(0.01, deadline - time.time()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not data:
+                sys.exit("daemon closed the monitor")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def pump(self, deadline):
+        msg = self.read(deadline)
+        if msg is not None and "event" in msg:
+            self.events.append((self.ncmd, msg))
+        return msg
+
+    def command(self, cmd):
+        self.ncmd += 1
+        self.sock.sendall((json.dumps(cmd) + "\n").encode())
+        deadline = time.time() + TIMEOUT
+        while True:
+            msg = self.read(deadline)
+            if msg is None:
+                sys.exit("no reply to %s" % json.dumps(cmd))
+            if "event" in msg:
+                self.events.append((self.ncmd, msg))
+                continue
+            return msg
+
+    def wait_for(self, pred):
+        deadline = time.time() + TIMEOUT
+        while not pred():
+            if time.time() > deadline:
+                sys.exit("timed out; events: %s" %
+                         [e["event"] for _, e in self.events])
+            self.pump(deadline)
+
+    def stop(self):
+        try:
+            self.command({"execute": "quit"})
+        except SystemExit:
+            pass
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.sock.close()
+
+
+def job_of(ev):
+    d = ev.get("data", {})
+    return d.get("id", d.get("device"))
+
+
+def show_reply(msg):
+    if "error" in msg:
+        return "error %s: %s" % (msg["error"]["class"], msg["error"]["desc"])
+    ret = msg.get("return")
+    if isinstance(ret, list):
+        for item in ret:
+            if isinstance(item, dict):
+                item.pop("busy", None)
+    return "return " + json.dumps(ret, sort_keys=True)
+
+
+def show_event(ev):
+    name = ev["event"]
+    d = ev.get("data", {})
+    if name == "JOB_STATUS_CHANGE":
+        return d["status"]
+    if name == "BLOCK_JOB_ERROR":
+        return "ERROR(%s,%s)" % (d["operation"], d["action"])
+    if name == "BLOCK_JOB_PENDING":
+        return "PENDING"
+    if name == "BLOCK_JOB_CANCELLED":
+        # How far a cancelled copy got depends on timing.
+        return "CANCELLED"
+    parts = ["len=%d" % d["len"], "offset=%d" % d["offset"]]
+    if d.get("speed"):
+        parts.append("speed=%d" % d["speed"])
+    if "error" in d:
+        parts.append("error=%s" % d["error"])
+    return "%s(%s)" % (name.replace("BLOCK_JOB_", ""), ",".join(parts))
+
+
+def drop_transient(seq):
+    """seq: [(cmd index, event)] of one job."""
+    out = []
+    i = 0
+    while i < len(seq):
+        if i + 1 < len(seq):
+            (c1, e1), (c2, e2) = seq[i], seq[i + 1]
+            pair = (show_event(e1), show_event(e2))
+            if c1 == c2 and pair in (("paused", "running"),
+                                     ("standby", "ready")):
+                i += 2
+                continue
+        out.append(seq[i])
+        i += 1
+    return out
+
+
+def probe(sock_path, argv):
+    """Exit 0 when the daemon offers the mirror and job commands."""
+    d = Daemon(sock_path, argv)
+    names = {c["name"] for c in
+             d.command({"execute": "query-commands"}).get("return", [])}
+    d.stop()
+    need = {"blockdev-mirror", "job-complete", "job-cancel", "query-jobs"}
+    sys.exit(0 if need <= names else 1)
+
+
+def main():
+    sep = sys.argv.index("--")
+    if sys.argv[1] == "--probe":
+        probe(sys.argv[2], sys.argv[sep + 1:])
+    sock_path, script = sys.argv[1], sys.argv[2]
+    d = Daemon(sock_path, sys.argv[sep + 1:])
+    waited = {}
+    try:
+        for line in open(script):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("#"):
+                print(line)
+            elif line.startswith("{"):
+                cmd = json.loads(line)
+                print("> " + json.dumps(cmd, sort_keys=True))
+                print("< " + show_reply(d.command(cmd)))
+            elif line.startswith("wait "):
+                words = line.split()
+                name = words[1]
+                jid = words[2] if len(words) > 2 else None
+                key = (name, jid)
+                waited[key] = waited.get(key, 0) + 1
+                want = waited[key]
+
+                def seen():
+                    n = sum(1 for _, e in d.events if e["event"] == name and
+                            (jid is None or job_of(e) == jid))
+                    return n >= want
+                d.wait_for(seen)
+            elif line.startswith("status "):
+                _, jid, st = line.split()
+
+                def reached():
+                    return any(e["event"] == "JOB_STATUS_CHANGE" and
+                               job_of(e) == jid and
+                               e["data"]["status"] == st
+                               for _, e in d.events)
+                d.wait_for(reached)
+            else:
+                sys.exit("bad script line: " + line)
+    finally:
+        d.stop()
+    jobs = []
+    for _, e in d.events:
+        j = job_of(e)
+        if j is not None and j not in jobs and e["event"] != "BLOCK_EXPORT_DELETED":
+            jobs.append(j)
+    for j in jobs:
+        seq = [(c, e) for c, e in d.events
+               if job_of(e) == j and e["event"] != "BLOCK_EXPORT_DELETED"]
+        print("events %s: %s" % (j, " ".join(show_event(e) for _, e
+                                              in drop_transient(seq))))
+
+
+if __name__ == "__main__":
+    main()
