@@ -16,7 +16,8 @@ stopped at the end. Script lines:
 At the end every job's events are printed in order, one line per job.
 Transient pairs (paused/running, standby/ready with no command between
 them: internal drains) are dropped, as specs/jobs.md §1.2 allows. Reply
-members that depend on timing ("busy") are dropped.
+members that depend on timing ("busy", the progress of a running job) are
+dropped.
 """
 import json
 import os
@@ -121,6 +122,10 @@ def show_reply(msg):
         for item in ret:
             if isinstance(item, dict):
                 item.pop("busy", None)
+                if item.get("status") == "running":
+                    # A running copy's progress depends on timing.
+                    item.pop("offset", None)
+                    item.pop("current-progress", None)
     return "return " + json.dumps(ret, sort_keys=True)
 
 
