@@ -12,6 +12,11 @@ stopped at the end. Script lines:
   wait EVENT [ID]         wait for one more EVENT (for job ID) than waited
                           for so far
   status ID STATUS        wait until job ID reached STATUS
+  shell CMD               run CMD (sh -c) now; print "$ CMD", its output
+                          and "[exit=N]"
+  bg CMD                  start CMD in the background (guest I/O during a
+                          job); its output is printed by the next "join"
+  join                    wait for the background commands, print them
   # ...                   comment (printed)
 At the end every job's events are printed in order, one line per job.
 Transient pairs (paused/running, standby/ready with no command between
@@ -176,6 +181,19 @@ def probe(sock_path, argv):
     sys.exit(0 if need <= names else 1)
 
 
+def run_shell(cmd):
+    p = subprocess.run(["sh", "-c", cmd], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=300)
+    return p.stdout.decode(), p.returncode
+
+
+def show_shell(cmd, out, rc):
+    print("$ " + cmd)
+    if out:
+        print(out, end="" if out.endswith("\n") else "\n")
+    print("[exit=%d]" % rc)
+
+
 def main():
     sep = sys.argv.index("--")
     if sys.argv[1] == "--probe":
@@ -183,6 +201,7 @@ def main():
     sock_path, script = sys.argv[1], sys.argv[2]
     d = Daemon(sock_path, sys.argv[sep + 1:])
     waited = {}
+    background = []
     try:
         for line in open(script):
             line = line.strip()
@@ -194,6 +213,18 @@ def main():
                 cmd = json.loads(line)
                 print("> " + json.dumps(cmd, sort_keys=True))
                 print("< " + show_reply(d.command(cmd)))
+            elif line.startswith("shell "):
+                out, rc = run_shell(line[6:])
+                show_shell(line[6:], out, rc)
+            elif line.startswith("bg "):
+                background.append((line[3:], subprocess.Popen(
+                    ["sh", "-c", line[3:]], stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT)))
+            elif line == "join":
+                for cmd, p in background:
+                    out = p.communicate(timeout=300)[0].decode()
+                    show_shell(cmd, out, p.returncode)
+                background = []
             elif line.startswith("wait "):
                 words = line.split()
                 name = words[1]
@@ -219,6 +250,9 @@ def main():
             else:
                 sys.exit("bad script line: " + line)
     finally:
+        for _, p in background:
+            p.kill()
+            p.wait()
         d.stop()
     jobs = []
     for _, e in d.events:
