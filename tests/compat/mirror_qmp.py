@@ -17,6 +17,8 @@ stopped at the end. Script lines:
   bg CMD                  start CMD in the background (guest I/O during a
                           job); its output is printed by the next "join"
   join                    wait for the background commands, print them
+  expect ID FIELD VALUE   poll query-block-jobs until job ID's FIELD equals
+                          VALUE (JSON); print "ID FIELD=VALUE"
   # ...                   comment (printed)
 At the end every job's events are printed in order, one line per job.
 Transient pairs (paused/running, standby/ready with no command between
@@ -220,6 +222,20 @@ def main():
                 background.append((line[3:], subprocess.Popen(
                     ["sh", "-c", line[3:]], stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT)))
+            elif line.startswith("expect "):
+                _, jid, field, value = line.split(None, 3)
+                want = json.loads(value)
+                deadline = time.time() + TIMEOUT
+                while True:
+                    jobs = d.command({"execute": "query-block-jobs"})
+                    got = [j.get(field) for j in jobs.get("return", [])
+                           if j.get("device") == jid]
+                    if got and got[0] == want:
+                        break
+                    if time.time() > deadline:
+                        sys.exit("%s %s stayed %s" % (jid, field, got))
+                    time.sleep(0.01)
+                print("%s %s=%s" % (jid, field, value))
             elif line == "join":
                 for cmd, p in background:
                     out = p.communicate(timeout=300)[0].decode()
