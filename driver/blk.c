@@ -249,14 +249,13 @@ static struct bd_node *blk_enter(struct bd_blk *b)
             pthread_mutex_unlock(&b->root_lock);
             return n;
         }
-        /* The drained section may move our root edge elsewhere and free
-         * n (mirror's pivot drops its filter): keep n alive while we wait
-         * on it. The in-flight count still pins it here. */
-        bd_ref(n);
-        bd_dec_in_flight(n);
-        /* Keep n alive while waiting: a remove may run meanwhile. */
+        /* Keep n alive while waiting: a remove may run meanwhile. The
+         * in-flight count drops only after root_lock is released, because
+         * it may take the graph's drain lock (lock order: graph lock ->
+         * root_lock, drain lock never under root_lock). */
         bd_ref(n);
         pthread_mutex_unlock(&b->root_lock);
+        bd_dec_in_flight(n);
         bd_wait_quiesce_end(n);
         bd_unref(n);
     }

@@ -523,6 +523,25 @@ static unsigned busy_above(struct bd_node *n)
     return sum;
 }
 
+/* Sleep until a request completes somewhere in g, or 10 ms: completions
+ * broadcast drain_cond, and the timeout covers a completion that happened
+ * between the caller's busy check and this wait (and requests that were
+ * between their in-flight increment and their quiesce check). */
+static void drain_wait(struct bd_graph *g)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g->drain_lock);
+    pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
+    pthread_mutex_unlock(&g->drain_lock);
+}
+
 void bd_drained_begin(struct bd_node *n)
 {
     struct bd_graph *g = n->graph;
@@ -532,30 +551,20 @@ void bd_drained_begin(struct bd_node *n)
     pthread_mutex_unlock(&g->lock);
     bd_blk_drain_notify(g, true);
     atomic_fetch_add(&g->drainers, 1);
-    pthread_mutex_lock(&g->drain_lock);
     for (;;) {
         unsigned busy;
 
+        /* Never hold drain_lock while taking the graph lock: request
+         * completions take drain_lock, and some run under the graph lock
+         * (probing reads during an open). */
         pthread_mutex_lock(&g->lock);
         busy = busy_below(n) + busy_above(n);
         pthread_mutex_unlock(&g->lock);
         if (!busy) {
             break;
         }
-        /* Completions broadcast; the timeout covers requests that were
-         * between their in-flight increment and their quiesce check. */
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
-        }
+        drain_wait(g);
     }
-    pthread_mutex_unlock(&g->drain_lock);
     atomic_fetch_sub(&g->drainers, 1);
 }
 
@@ -577,7 +586,6 @@ void bd_drain_all(struct bd_graph *g)
     struct bd_list *pos;
 
     atomic_fetch_add(&g->drainers, 1);
-    pthread_mutex_lock(&g->drain_lock);
     for (;;) {
         unsigned busy = 0;
 
@@ -590,18 +598,8 @@ void bd_drain_all(struct bd_graph *g)
         if (!busy) {
             break;
         }
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
-        }
+        drain_wait(g);
     }
-    pthread_mutex_unlock(&g->drain_lock);
     atomic_fetch_sub(&g->drainers, 1);
 }
 
@@ -1558,16 +1556,20 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     json_t *flat = NULL;
     struct bd_node *bs = NULL;
     int flags = BD_O_RDWR;
+    int r;
 
-    if (!json_object_get(nested, "driver")) {
-        bd_error_setg(errp, "Parameter 'driver' is missing");
+    /* QEMU checks the whole tree against the schema before opening
+     * anything, so a bad member deep down is reported first. */
+    bd_qapi_set_extra_drivers(g->extra_drivers);
+    r = qapi_validate(&bd_qapi_blockdev_options, nested, keyval, errp);
+    bd_qapi_set_extra_drivers(NULL);
+    if (r < 0) {
         return NULL;
     }
     if (!json_object_get(nested, "node-name")) {
         bd_error_setg(errp, "'node-name' must be specified for the root node");
         return NULL;
     }
-    (void)keyval;   /* QAPI validation (common/qapi) uses it */
     flat = bd_opts_flatten(nested);
     bs = bd_open(g, NULL, flat, flags, errp);
     if (!bs) {

@@ -48,4 +48,13 @@ json_t *qmp_server_execute(struct qmp_server *s, json_t *cmd);
 /* Stop the thread, close every client and listener. */
 void qmp_server_free(struct qmp_server *s);
 
+/* Create a listening unix socket at path (an existing socket file there is
+ * replaced); returns the fd or -errno with errp set. */
+int qmp_listen_unix(const char *path, struct bd_error **errp);
+/* Number of connected clients (tests: wait until disconnects are seen). */
+int qmp_server_client_count(struct qmp_server *s);
+
+/* Output framing: every reply, event and the greeting is one line of JSON
+ * with ", " / ": " separators, ended by "\r\n" as QEMU writes them. */
+
 #endif

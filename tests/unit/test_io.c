@@ -194,6 +194,16 @@ static void test_io_discard_alignment(void **state)
     assert_int_equal(bd_blk_pdiscard(e.blk, 512, 12288), 0);
     expect_log(&e.log, "m discard 512+3584|m discard 4096+8192|"
                "m discard 12288+512");
+    /* Unaligned to the request alignment too: first up to the next
+     * 512-byte boundary, as QEMU splits it. */
+    assert_int_equal(bd_blk_pdiscard(e.blk, 100, 8000), 0);
+    expect_log(&e.log, "m discard 100+412|m discard 512+3584|"
+               "m discard 4096+3584|m discard 7680+420");
+    /* An aligned start with a tail that is not a multiple of 512: the
+     * last piece used to shrink to zero bytes and loop forever. */
+    assert_int_equal(bd_blk_pdiscard(e.blk, 0, 8100), 0);
+    expect_log(&e.log, "m discard 0+4096|m discard 4096+3584|"
+               "m discard 7680+420");
     env_close(&e);
 }
 
