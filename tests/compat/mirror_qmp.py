@@ -20,6 +20,8 @@ stopped at the end. Script lines:
   expect ID FIELD VALUE   poll query-block-jobs until job ID's FIELD equals
                           VALUE (JSON); print "ID FIELD=VALUE"
   # ...                   comment (printed)
+"@DIR@" in a line stands for the daemon's directory (absolute paths such
+as FUSE mountpoints); the transcript keeps "@DIR@".
 At the end every job's events are printed in order, one line per job.
 Transient pairs (paused/running, standby/ready with no command between
 them: internal drains) are dropped, as specs/jobs.md §1.2 allows. Reply
@@ -205,19 +207,22 @@ def main():
     waited = {}
     background = []
     try:
+        here = os.getcwd()
         for line in open(script):
             line = line.strip()
+            shown = line
+            line = line.replace("@DIR@", here)
             if not line:
                 continue
             if line.startswith("#"):
                 print(line)
             elif line.startswith("{"):
                 cmd = json.loads(line)
-                print("> " + json.dumps(cmd, sort_keys=True))
+                print("> " + json.dumps(json.loads(shown), sort_keys=True))
                 print("< " + show_reply(d.command(cmd)))
             elif line.startswith("shell "):
                 out, rc = run_shell(line[6:])
-                show_shell(line[6:], out, rc)
+                show_shell(shown[6:], out, rc)
             elif line.startswith("bg "):
                 background.append((line[3:], subprocess.Popen(
                     ["sh", "-c", line[3:]], stdout=subprocess.PIPE,
