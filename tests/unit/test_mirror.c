@@ -1034,6 +1034,18 @@ static void test_mirror_filter_bitmap(void **state)
     assert_int_equal(json_integer_value(json_object_get(bm, "granularity")),
                      4096);
     json_decref(bms);
+    /* No resize while the job copies: bitmap, copies and target have the
+     * source's size. */
+    {
+        struct bd_error *err = NULL;
+
+        assert_int_equal(bd_node_truncate(bd_graph_find_node(f->g, "mtop"),
+                                          2 * IMG_SIZE, false,
+                                          BD_PREALLOC_OFF, &err), -EBUSY);
+        assert_string_equal(err->msg, "Cannot resize node 'mtop' while a "
+                            "mirror job copies it");
+        bd_error_free(err);
+    }
     assert_int_equal(job_user_cancel(j, true, NULL), 0);
     wait_idle(f);
     assert_null(bd_graph_find_node(f->g, "mtop"));
