@@ -19,6 +19,11 @@ stopped at the end. Script lines:
   join                    wait for the background commands, print them
   expect ID FIELD VALUE   poll query-block-jobs until job ID's FIELD equals
                           VALUE (JSON); print "ID FIELD=VALUE"
+  export N NODE           a writable export eN of NODE for guest I/O: NBD
+                          (qemu-storage-daemon, whose writable FUSE exports
+                          cannot coexist with a mirror) or FUSE on mN
+                          (blkrig serve)
+  gwrite N OFF            the guest writes 4 KiB of 0x5a at OFF through eN
   # ...                   comment (printed)
 "@DIR@" in a line stands for the daemon's directory (absolute paths such
 as FUSE mountpoints); the transcript keeps "@DIR@".
@@ -198,6 +203,37 @@ def show_shell(cmd, out, rc):
     print("[exit=%d]" % rc)
 
 
+def export(d, n, node, here, qemu):
+    if qemu:
+        if not getattr(d, "nbd", False):
+            d.command({"execute": "nbd-server-start", "arguments": {
+                "addr": {"type": "unix",
+                         "data": {"path": here + "/nbd.sock"}}}})
+            d.nbd = True
+        args = {"type": "nbd", "id": "e" + n, "node-name": node,
+                "writable": True, "name": "e" + n}
+    else:
+        open(here + "/m" + n, "a").close()
+        args = {"type": "fuse", "id": "e" + n, "node-name": node,
+                "writable": True, "mountpoint": here + "/m" + n}
+    r = d.command({"execute": "block-export-add", "arguments": args})
+    print("export e%s of %s: %s" % (n, node, show_reply(r)))
+
+
+def gwrite(n, off, here, qemu):
+    if qemu:
+        cmd = ("qemu-io -f raw -c 'write -P 0x5a %d 4k' "
+               "'nbd+unix:///e%s?socket=%s/nbd.sock'" % (off, n, here))
+    else:
+        cmd = ("head -c 4096 /dev/zero | tr '\\0' Z | dd of=%s/m%s bs=4k "
+               "seek=%d count=1 oflag=direct conv=notrunc status=none"
+               % (here, n, off // 4096))
+    out, rc = run_shell(cmd)
+    print("guest write %d to e%s: exit=%d" % (off, n, rc))
+    if rc:
+        print(out, end="")
+
+
 def main():
     sep = sys.argv.index("--")
     if sys.argv[1] == "--probe":
@@ -206,6 +242,7 @@ def main():
     d = Daemon(sock_path, sys.argv[sep + 1:])
     waited = {}
     background = []
+    qemu = "qemu-storage-daemon" in os.path.basename(sys.argv[sep + 1])
     try:
         here = os.getcwd()
         for line in open(script):
@@ -220,6 +257,12 @@ def main():
                 cmd = json.loads(line)
                 print("> " + json.dumps(json.loads(shown), sort_keys=True))
                 print("< " + show_reply(d.command(cmd)))
+            elif line.startswith("export "):
+                _, n, node = line.split()
+                export(d, n, node, here, qemu)
+            elif line.startswith("gwrite "):
+                _, n, off = line.split()
+                gwrite(n, int(off), here, qemu)
             elif line.startswith("shell "):
                 out, rc = run_shell(line[6:])
                 show_shell(shown[6:], out, rc)
