@@ -1060,9 +1060,12 @@ static json_t *qmp(struct fixture *f, const char *text)
     struct qmp_context ctx = { .graph = f->g, .jobs = f->m };
     struct qmp_session sess = { .negotiated = true };
     json_t *req = json_loads(text, 0, NULL);
+    json_t *reply;
 
     assert_non_null(req);
-    return qmp_handle_request(&ctx, &sess, req);
+    reply = qmp_handle_request(&ctx, &sess, req);
+    json_decref(req);
+    return reply;
 }
 
 static void qmp_ok(struct fixture *f, const char *text)
