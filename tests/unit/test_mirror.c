@@ -31,6 +31,7 @@
 #include "jobs/job.h"
 #include "jobs/mirror.h"
 #include "monitor/monitor-int.h"
+#include "tests/helpers/test-drivers.h"
 #include "tests/unit/unit.h"
 
 #define IMG_SIZE (4 * 1024 * 1024)
@@ -230,7 +231,7 @@ static int setup(void **state)
     write_file(path, IMG_SIZE, 0);
     snprintf(path, sizeof(path), "%s/small.img", f->dir);
     write_file(path, IMG_SIZE / 2, 0);
-    f->g = bd_graph_new();
+    f->g = td_graph_new();
     bd_graph_set_file_sys(f->g, &fault_sys);
     f->m = job_manager_new(f->g);
     bd_graph_set_qevent_sink(f->g, sink, f);
@@ -1173,6 +1174,43 @@ static void test_mirror_qmp_commands(void **state)
     }
 }
 
+/* replaces naming a node below the source through a filter: that node's
+ * parents (the filter) now use the target; the filter stays on top. */
+static void test_mirror_replaces_below_filter(void **state)
+{
+    struct fixture *f = *state;
+    struct bd_error *err = NULL;
+    struct mirror_opts o;
+    struct bd_node *flt;
+    struct bd_blk *dev;
+    struct job *j;
+    json_t *opts;
+
+    open_pair(f, NULL);
+    bd_blk_free(f->guest);
+    f->guest = NULL;
+    opts = json_pack("{s:s, s:s, s:s}", "driver", "test-log", "node-name",
+                     "flt", "file", "src");
+    flt = bd_blockdev_add(f->g, opts, false, &err);
+    json_decref(opts);
+    assert_non_null(flt);
+    dev = bd_blk_new(f->g, NULL, BD_PERM_CONSISTENT_READ | BD_PERM_WRITE,
+                     BD_PERM_ALL);
+    assert_int_equal(bd_blk_insert(dev, flt, NULL), 0);
+    mirror_opts_init(&o);
+    o.job_id = "r";
+    o.source = flt;
+    o.target = f->tgt;
+    o.replaces = "src";
+    j = start(f, &o);
+    wait_status(f, j, JOB_STATUS_READY);
+    assert_int_equal(job_complete(j, NULL), 0);
+    wait_idle(f);
+    assert_ptr_equal(bd_blk_node(dev), flt);
+    assert_ptr_equal(bd_node_filtered(flt), f->tgt);
+    bd_blk_free(dev);
+}
+
 int unit_run_tests(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1205,6 +1243,7 @@ int unit_run_tests(void)
         T(test_mirror_replaces),
         T(test_mirror_filter_bitmap),
         T(test_mirror_qmp_commands),
+        T(test_mirror_replaces_below_filter),
     };
 #undef T
 
