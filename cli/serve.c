@@ -38,6 +38,7 @@
 #include "common/opts.h"
 #include "driver/block.h"
 #include "fuse/export.h"
+#include "jobs/job.h"
 #include "fuse/fx-int.h"
 #include "monitor/monitor.h"
 
@@ -533,6 +534,11 @@ static void cleanup(struct daemon_state *d)
         qmp_server_free(d->qmp);
         d->qmp = NULL;
     }
+    /* Jobs before exports: cancelling a mirror moves export edges. */
+    if (d->ctx.jobs) {
+        job_manager_free(d->ctx.jobs);
+        d->ctx.jobs = NULL;
+    }
     if (d->exports) {
         fx_exports_free(d->exports);
         d->exports = NULL;
@@ -632,6 +638,8 @@ int verb_serve(int argc, char **argv)
     d.exports = fx_exports_new(d.graph);
     d.ctx.graph = d.graph;
     d.ctx.exports = d.exports;
+    /* Block jobs (mirror, backup): QMP's job commands act on this. */
+    d.ctx.jobs = job_manager_new(d.graph);
     d.ctx.quit = qmp_quit;
     d.ctx.quit_opaque = &d;
 
