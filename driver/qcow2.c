@@ -1382,7 +1382,7 @@ static int qcow2_block_status(struct bd_node *bs, bool want_zero, int64_t off,
         *map = (int64_t)((l2e & L2E_OFFSET_MASK) +
                          qcow2_offset_into_cluster(s, (uint64_t)off));
         *file = bs->file->node;
-        return BD_BLOCK_DATA | BD_BLOCK_OFFSET_VALID | BD_BLOCK_RECURSE;
+        return BD_BLOCK_DATA | BD_BLOCK_OFFSET_VALID;
     }
 }
 
@@ -1488,12 +1488,47 @@ int qcow2_preallocate(struct bd_node *bs, enum bd_prealloc mode,
 {
     struct qcow2_state *s = bs->opaque;
     uint64_t off, old, end = 0;
+    int64_t eof0 = bd_getlength(bs->file->node);
     int ret = 0;
 
+    if (eof0 < 0) {
+        bd_error_setg_errno(errp, (int)-eof0, "Could not get file size");
+        return (int)eof0;
+    }
+    if (mode == BD_PREALLOC_FALLOC || mode == BD_PREALLOC_FULL) {
+        /* Reserve the whole area first, as QEMU does, so the file's
+         * allocation is one run from the old end of file. */
+        uint64_t nd = qcow2_size_to_clusters(s, s->size);
+        uint64_t nl2 = BD_DIV_ROUND_UP(nd, s->l2_size);
+        uint64_t first = qcow2_size_to_clusters(s, (uint64_t)eof0);
+        uint64_t last = first + nd + nl2;
+        uint64_t rb = 0, k;
+
+        for (k = first >> s->refblock_bits; k <= (last + rb) >>
+             s->refblock_bits; k++) {
+            if (k >= s->reftable_size || !s->reftable[k]) {
+                rb++;
+            }
+        }
+        ret = bd_child_truncate(bs->file, (int64_t)((last + rb) <<
+                                                    s->cluster_bits),
+                                false, mode, 0, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     pthread_mutex_lock(&s->lock);
     for (off = 0; off < s->size && ret == 0; off += s->cluster_size) {
-        int64_t host = qcow2_alloc_clusters(bs, s->cluster_size);
+        uint64_t *table;
+        uint32_t idx;
+        int64_t host;
 
+        ret = qcow2_get_l2_for_write(bs, off, &table, &idx);
+        if (ret < 0) {
+            break;
+        }
+        qcow2_cache_put(s->l2_cache, (void **)&table);
+        host = qcow2_alloc_clusters(bs, s->cluster_size);
         if (host < 0) {
             ret = (int)host;
             break;
@@ -1505,10 +1540,9 @@ int qcow2_preallocate(struct bd_node *bs, enum bd_prealloc mode,
         ret = write_caches(bs);
     }
     pthread_mutex_unlock(&s->lock);
-    if (ret == 0 && end) {
+    if (ret == 0 && end && mode == BD_PREALLOC_METADATA) {
         ret = bd_child_truncate(bs->file, (int64_t)end, false,
-                                mode == BD_PREALLOC_METADATA
-                                    ? BD_PREALLOC_OFF : mode, 0, errp);
+                                BD_PREALLOC_OFF, 0, errp);
         if (ret < 0) {
             return ret;
         }
@@ -1627,13 +1661,13 @@ int qcow2_create_file(const char *filename, const struct qcow2_create_opts *o,
     }
     if (version < 3 && rbits != 16) {
         bd_error_setg(errp, "Different refcount widths than 16 bits require "
-                      "compatibility level 1.1 or above (use compat=1.1 or "
+                      "compatibility level 1.1 or above (use version=v3 or "
                       "greater)");
         return -EINVAL;
     }
     if (version < 3 && o->lazy_refcounts) {
         bd_error_setg(errp, "Lazy refcounts only supported with "
-                      "compatibility level 1.1 and above (use compat=1.1 "
+                      "compatibility level 1.1 and above (use version=v3 "
                       "or greater)");
         return -EINVAL;
     }
