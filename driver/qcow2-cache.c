@@ -62,12 +62,17 @@ static int entry_writeback(struct bd_node *bs, struct qcow2_cache *c,
         return 0;
     }
     if (c->depends) {
-        /* Refcounts must be on disk before tables that rely on them. */
-        ret = qcow2_cache_flush(bs, c->depends);
+        /* Refcounts must be on disk before tables that rely on them (and
+         * dropped references before the refcounts that free them). The
+         * link is cleared first: two caches may depend on each other. */
+        struct qcow2_cache *dep = c->depends;
+
+        c->depends = NULL;
+        ret = qcow2_cache_flush(bs, dep);
         if (ret < 0) {
+            c->depends = dep;
             return ret;
         }
-        c->depends = NULL;
     }
     bd_event(bs->file, (enum bd_event)c->update_event);
     ret = bd_child_pwrite(bs->file, (int64_t)e->offset,

@@ -457,6 +457,11 @@ int qcow2_update_refcount(struct bd_node *bs, uint64_t offset,
             qcow2_cache_set_dependency(s->refblock_cache, s->l2_cache);
         }
         if (rc == 0) {
+            /* Never pack compressed data into a freed (reusable) cluster. */
+            if (s->free_byte_offset &&
+                (s->free_byte_offset >> s->cluster_bits) == c) {
+                s->free_byte_offset = 0;
+            }
             if (c < s->free_cluster_index) {
                 s->free_cluster_index = c;
             }
