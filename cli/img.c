@@ -272,6 +272,11 @@ static int img_create(int argc, char **argv)
                       filename, e);
             goto out;
         }
+        if (bf && !strcmp(bf, filename)) {
+            img_error("%s: Error: Trying to create an image with the same "
+                      "filename as the backing file", filename);
+            goto out;
+        }
         if (bf) {
             /* The backing file must open; it gives the default size. */
             struct bd_graph *g = bd_graph_new();
@@ -585,6 +590,7 @@ static int img_info(int argc, char **argv)
     int flags = BD_O_NO_BACKING;
     struct bd_graph *g;
     struct bd_node *n;
+    char *fmt_copy = NULL;
     json_t *list;
     char *name;
     int c, ret = 0;
@@ -634,13 +640,23 @@ static int img_info(int argc, char **argv)
         bf = qcow2_node_backing_file(n);
         bfmt = qcow2_node_backing_format(n);
         if (chain && bf) {
+            size_t i;
+            json_t *o;
+
             next = full_backing_name(name, bf);
-            fmt = bfmt;
-            if (json_array_size(list) > 64) {
-                img_error("Backing file '%s' creates a loop", bf);
-                free(next);
-                next = NULL;
-                ret = 1;
+            free(fmt_copy);
+            fmt_copy = bfmt ? bd_strdup(bfmt) : NULL;
+            fmt = fmt_copy;
+            json_array_foreach(list, i, o) {
+                if (!strcmp(json_string_value(json_object_get(o,
+                            "filename")), next)) {
+                    img_error("Backing file '%s' creates an infinite loop.",
+                              bf);
+                    free(next);
+                    next = NULL;
+                    ret = 1;
+                    break;
+                }
             }
         }
         bd_unref(n);
@@ -667,6 +683,7 @@ static int img_info(int argc, char **argv)
         }
     }
     json_decref(list);
+    free(fmt_copy);
     bd_graph_free(g);
     return ret;
 }
@@ -712,7 +729,7 @@ static int img_check(int argc, char **argv)
                         "info\n");
                 return 1;
             }
-            flags |= BD_O_RDWR;
+            flags |= BD_O_RDWR | BD_O_CHECK;
             break;
         case 'q':
             quiet = true;

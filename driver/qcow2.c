@@ -219,24 +219,19 @@ static void report_unsupported(struct bd_error **errp, const uint8_t *hdr,
     bd_error_setg(errp, "Unsupported qcow2 feature(s): %s", list);
 }
 
-/* Table at offset with entries of 8 bytes must lie inside the file. */
+/* A table of 8-byte entries: bounded size, cluster-aligned, no offset
+ * overflow. Tables past the end of the file read as zeroes (as in QEMU). */
 static int validate_table(struct qcow2_state *s, uint64_t offset,
                           uint64_t entries, uint64_t max_bytes,
-                          int64_t file_len, const char *what,
-                          struct bd_error **errp)
+                          const char *what, struct bd_error **errp)
 {
     if (entries > max_bytes / 8) {
         bd_error_setg(errp, "%s too large", what);
         return -EFBIG;
     }
-    if (qcow2_offset_into_cluster(s, offset)) {
-        bd_error_setg(errp, "Invalid %s offset", what);
-        return -EINVAL;
-    }
-    if (entries && (offset > (uint64_t)INT64_MAX - entries * 8 ||
-                    offset + entries * 8 > (uint64_t)file_len +
-                    s->cluster_size)) {
-        bd_error_setg(errp, "Invalid %s offset", what);
+    if (qcow2_offset_into_cluster(s, offset) ||
+        offset > (uint64_t)INT64_MAX - entries * 8) {
+        bd_error_setg(errp, "%s offset invalid", what);
         return -EINVAL;
     }
     return 0;
@@ -382,7 +377,6 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
     uint32_t crypt, i;
     int ret;
 
-    (void)flags;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->alloc_cond, NULL);
     bd_list_init(&s->allocs);
@@ -469,7 +463,8 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
         ret = -ENOTSUP;
         goto fail;
     }
-    if ((s->incompatible & QCOW2_INCOMPAT_CORRUPT) && !bs->read_only) {
+    if ((s->incompatible & QCOW2_INCOMPAT_CORRUPT) && !bs->read_only &&
+        !(flags & BD_O_CHECK)) {
         bd_error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
                       "read/write");
         ret = -EACCES;
@@ -519,8 +514,8 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
     s->reftable_size = (uint32_t)((uint64_t)s->reftable_size *
                                   s->cluster_size / 8);
     ret = validate_table(s, s->reftable_offset, s->reftable_size,
-                         QCOW2_MAX_REFTABLE_BYTES, file_len,
-                         "reference count table", errp);
+                         QCOW2_MAX_REFTABLE_BYTES,
+                         "Reference count table", errp);
     if (ret < 0) {
         goto fail;
     }
@@ -535,13 +530,13 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
         goto fail;
     }
     ret = validate_table(s, s->l1_offset, s->l1_size, QCOW2_MAX_L1_BYTES,
-                         file_len, "L1 table", errp);
+                         "Active L1 table", errp);
     if (ret < 0) {
         goto fail;
     }
     if (s->nb_snapshots) {
-        ret = validate_table(s, s->snapshots_offset, 0, 8, file_len,
-                             "snapshot table", errp);
+        ret = validate_table(s, s->snapshots_offset, 0, 8,
+                             "Snapshot table", errp);
         if (ret < 0) {
             goto fail;
         }
@@ -598,7 +593,8 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
     free(hdr);
     hdr = NULL;
 
-    if ((s->incompatible & QCOW2_INCOMPAT_DIRTY) && !bs->read_only) {
+    if ((s->incompatible & QCOW2_INCOMPAT_DIRTY) && !bs->read_only &&
+        !(flags & BD_O_CHECK)) {
         struct qcow2_check_result res;
 
         /* Refcounts may be stale after a crash with lazy refcounts. */
