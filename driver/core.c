@@ -37,6 +37,8 @@ struct bd_graph {
     pthread_mutex_t drain_lock;
     pthread_cond_t drain_cond;
     atomic_int drainers;
+    /* Drivers known to this graph only (test drivers), NULL-terminated. */
+    const struct bd_driver *const *extra_drivers;
     /* Syscall table for file nodes (tests swap it; see file-sys.h). */
     const struct bd_file_sys *file_sys;
     /* QMP-style event sink (monitor or scenario transcript). */
@@ -123,6 +125,27 @@ const struct bd_file_sys *bd_graph_file_sys(struct bd_graph *g)
 void bd_graph_set_file_sys(struct bd_graph *g, const struct bd_file_sys *sys)
 {
     g->file_sys = sys;
+}
+
+void bd_graph_set_extra_drivers(struct bd_graph *g,
+                                const struct bd_driver *const *list)
+{
+    g->extra_drivers = list;
+}
+
+/* The registry first, so a graph can add drivers but never shadow one. */
+static const struct bd_driver *graph_find_driver(struct bd_graph *g,
+                                                 const char *name)
+{
+    const struct bd_driver *drv = bd_find_driver(name);
+    const struct bd_driver *const *d;
+
+    for (d = g->extra_drivers; !drv && d && *d; d++) {
+        if (!strcmp((*d)->name, name)) {
+            drv = *d;
+        }
+    }
+    return drv;
 }
 
 void bd_graph_set_qevent_sink(struct bd_graph *g, bd_qevent_fn *fn,
@@ -350,18 +373,27 @@ uint32_t bd_node_request_alignment(const struct bd_node *n)
 static int64_t getlength_uncached(struct bd_node *n)
 {
     struct bd_child *fc = NULL;
+    int64_t len;
 
     if (!n->drv) {
         return -ENOMEDIUM;
     }
     if (n->drv->getlength) {
-        return n->drv->getlength(n);
+        len = n->drv->getlength(n);
+    } else {
+        fc = bd_filter_child(n);
+        if (!fc) {
+            fc = n->file;
+        }
+        len = fc ? bd_getlength(fc->node) : -ENOTSUP;
     }
-    fc = bd_filter_child(n);
-    if (!fc) {
-        fc = n->file;
+    /* QEMU keeps node sizes in 512-byte sectors, rounding up: a 1000-byte
+     * file is a 1024-byte node whose tail reads as zeroes. Scripts see the
+     * length (qemu-io `length`, the bounds of `read`), so do the same. */
+    if (len > INT64_MAX - (BD_SECTOR_SIZE - 1)) {
+        return -EFBIG;
     }
-    return fc ? bd_getlength(fc->node) : -ENOTSUP;
+    return len < 0 ? len : BD_ROUND_UP(len, (int64_t)BD_SECTOR_SIZE);
 }
 
 /* The length is cached: writes past the end and truncates refresh it, so
@@ -433,12 +465,30 @@ void bd_wait_quiesce_end(struct bd_node *bs)
     pthread_mutex_unlock(&g->drain_lock);
 }
 
-/* Apply delta to the quiesce counter of n and every node above it. */
+/* Apply delta (+1 or -1) to the quiesce counter of n and every node above
+ * it. Parents quiesce before n and resume after it, as in QEMU, so a filter
+ * stops its own activity only once nothing above can send it more. */
 static void quiesce_up(struct bd_node *n, int delta)
 {
     struct bd_list *pos;
 
-    atomic_fetch_add(&n->quiesce_counter, delta);
+    if (delta > 0) {
+        bd_list_for_each(pos, &n->parents) {
+            struct bd_child *c = BD_LIST_ENTRY(pos, struct bd_child,
+                                               node_link);
+            if (c->parent) {
+                quiesce_up(c->parent, delta);
+            }
+        }
+        if (atomic_fetch_add(&n->quiesce_counter, 1) == 0 &&
+            n->drv->drain_begin) {
+            n->drv->drain_begin(n);
+        }
+        return;
+    }
+    if (atomic_fetch_sub(&n->quiesce_counter, 1) == 1 && n->drv->drain_end) {
+        n->drv->drain_end(n);
+    }
     bd_list_for_each(pos, &n->parents) {
         struct bd_child *c = BD_LIST_ENTRY(pos, struct bd_child, node_link);
         if (c->parent) {
@@ -659,10 +709,13 @@ static int check_node_perms(struct bd_node *n, struct bd_error **errp)
             if (a == b) {
                 continue;
             }
-            clash = a->perm & ~b->shared;
+            /* QEMU asks "does a allow b?" with a in the outer loop, so
+             * the first conflict it reports names the inner edge as the
+             * one requiring and the outer one as unsharing. */
+            clash = b->perm & ~a->shared;
             if (clash) {
-                char *da = edge_desc(a);
-                char *db = edge_desc(b);
+                char *da = edge_desc(b);
+                char *db = edge_desc(a);
 
                 bd_error_setg(errp, "Permission conflict on node '%s': "
                               "permissions '%s' are both required by %s and "
@@ -999,8 +1052,14 @@ static int assign_node_name(struct bd_node *bs, const char *name,
     struct bd_graph *g = bs->graph;
 
     if (name) {
-        if (!bd_id_wellformed(name, 0) || strlen(name) > 31) {
+        /* QEMU checks the syntax first, then the length, each with its
+         * own message. */
+        if (!bd_id_wellformed(name, 0)) {
             bd_error_setg(errp, "Invalid node-name: '%s'", name);
+            return -EINVAL;
+        }
+        if (strlen(name) >= sizeof(bs->node_name)) {
+            bd_error_setg(errp, "Node name too long");
             return -EINVAL;
         }
         if (bd_blk_find(g, name)) {
@@ -1021,6 +1080,31 @@ static int assign_node_name(struct bd_node *bs, const char *name,
     } while (node_name_taken(g, bs->node_name));
     bs->name_generated = true;
     return 0;
+}
+
+/* Like bd_opts_take_enum, but a bad value stays in options (for the
+ * caller's message) and is reported as -1 without an error set. */
+static int take_enum_quiet(json_t *options, const char *key,
+                           const char *const *names, int *out)
+{
+    json_t *v = json_object_get(options, key);
+    char *str = NULL;
+    int i;
+
+    if (!v) {
+        return 0;
+    }
+    str = bd_opts_scalar_string(v);
+    for (i = 0; str && names[i]; i++) {
+        if (!strcmp(names[i], str)) {
+            free(str);
+            *out = i;
+            json_object_del(options, key);
+            return 1;
+        }
+    }
+    free(str);
+    return -1;
 }
 
 /* Read the generic per-node options every driver accepts. */
@@ -1072,19 +1156,32 @@ static int take_common_options(json_t *options, int *flags,
     if (r > 0) {
         *flags = b ? (*flags | BD_O_FORCE_SHARE) : (*flags & ~BD_O_FORCE_SHARE);
     }
-    r = bd_opts_take_enum(options, "discard", discard_names, &v, errp);
+    /* bdrv_open's own wording for these two (QMP's schema validation
+     * catches bad values earlier with QAPI's message). */
+    r = take_enum_quiet(options, "discard", discard_names, &v);
     if (r < 0) {
+        bd_error_setg(errp, "Invalid discard option");
         return -EINVAL;
     }
     if (r > 0) {
         *flags = (v >= 2) ? (*flags | BD_O_UNMAP) : (*flags & ~BD_O_UNMAP);
     }
-    r = bd_opts_take_enum(options, "detect-zeroes", dz_names, &v, errp);
+    r = take_enum_quiet(options, "detect-zeroes", dz_names, &v);
     if (r < 0) {
+        char *bad = bd_opts_scalar_string(json_object_get(options,
+                                                          "detect-zeroes"));
+
+        bd_error_setg(errp, "invalid parameter value: %s", bad ? bad : "");
+        free(bad);
         return -EINVAL;
     }
     if (r > 0) {
         *detect_zeroes = v;
+    }
+    if (*detect_zeroes == 2 && !(*flags & BD_O_UNMAP)) {
+        bd_error_setg(errp, "setting detect-zeroes to unmap is not allowed "
+                      "without setting discard operation to unmap");
+        return -EINVAL;
     }
     return 0;
 }
@@ -1166,7 +1263,7 @@ static struct bd_node *open_protocol_and_probe(struct bd_graph *g,
                                                struct bd_error **errp)
 {
     struct bd_node *proto = NULL;
-    uint8_t buf[2048];
+    uint8_t buf[2048] = { 0 };
     int64_t len;
     int n = 0;
 
@@ -1204,8 +1301,30 @@ static struct bd_node *open_protocol_and_probe(struct bd_graph *g,
     return proto;
 }
 
+static struct bd_node *open_node(struct bd_graph *g, const char *filename,
+                                 json_t *options, int flags,
+                                 const struct bd_driver *forced,
+                                 struct bd_error **errp);
+
 struct bd_node *bd_open(struct bd_graph *g, const char *filename,
                         json_t *options, int flags, struct bd_error **errp)
+{
+    return open_node(g, filename, options, flags, NULL, errp);
+}
+
+struct bd_node *bd_open_driver(struct bd_graph *g,
+                               const struct bd_driver *drv,
+                               json_t *options, int flags,
+                               struct bd_error **errp)
+{
+    assert(drv);
+    return open_node(g, NULL, options, flags, drv, errp);
+}
+
+static struct bd_node *open_node(struct bd_graph *g, const char *filename,
+                                 json_t *options, int flags,
+                                 const struct bd_driver *forced,
+                                 struct bd_error **errp)
 {
     const struct bd_driver *drv = NULL;
     struct bd_node *bs = NULL;
@@ -1247,14 +1366,21 @@ struct bd_node *bd_open(struct bd_graph *g, const char *filename,
     }
 
     pthread_mutex_lock(&g->lock);
-    if (bd_opts_take_str(options, "driver", &drvname)) {
-        drv = bd_find_driver(drvname);
+    if (forced) {
+        drv = forced;
+    } else if (bd_opts_take_str(options, "driver", &drvname)) {
+        drv = graph_find_driver(g, drvname);
         if (!drv) {
             bd_error_setg(errp, "Unknown driver '%s'", drvname);
             goto fail;
         }
     } else if (filename && (flags & BD_O_PROTOCOL)) {
         drv = bd_find_protocol(filename);
+        if (!drv) {
+            bd_error_setg(errp, "Unknown protocol '%.*s'",
+                          (int)(strchr(filename, ':') - filename), filename);
+            goto fail;
+        }
     }
     if ((drv && drv->is_format) || !drv) {
         if (filename || bd_opts_has_prefix(options, "file")) {
@@ -1274,7 +1400,7 @@ struct bd_node *bd_open(struct bd_graph *g, const char *filename,
                 /* "file" references a node: probe over it. */
                 const char *ref = bd_opts_peek_str(options, "file");
                 struct bd_node *fnode = bd_graph_find_node(g, ref ? ref : "");
-                uint8_t buf[2048];
+                uint8_t buf[2048] = { 0 };
                 int n = 0;
 
                 if (fnode && bd_getlength(fnode) > 0) {
@@ -1452,6 +1578,18 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     return bs;
 }
 
+static bool node_has_blk(struct bd_node *bs)
+{
+    struct bd_list *pos;
+
+    bd_list_for_each(pos, &bs->parents) {
+        if (BD_LIST_ENTRY(pos, struct bd_child, node_link)->blk) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int bd_blockdev_del(struct bd_graph *g, const char *node_name,
                     struct bd_error **errp)
 {
@@ -1465,6 +1603,13 @@ int bd_blockdev_del(struct bd_graph *g, const char *node_name,
                       node_name);
         return -ENOENT;
     }
+    /* QEMU's order and words: a backend (export, device) first, then
+     * monitor ownership, then any other reference (parents, jobs). */
+    if (node_has_blk(bs)) {
+        pthread_mutex_unlock(&g->lock);
+        bd_error_setg(errp, "Node %s is in use", node_name);
+        return -EBUSY;
+    }
     if (!bs->in_graph_named) {
         pthread_mutex_unlock(&g->lock);
         bd_error_setg(errp, "Node %s is not owned by the monitor",
@@ -1473,7 +1618,7 @@ int bd_blockdev_del(struct bd_graph *g, const char *node_name,
     }
     if (!bd_list_empty(&bs->parents) || atomic_load(&bs->refcnt) > 1) {
         pthread_mutex_unlock(&g->lock);
-        bd_error_setg(errp, "Node %s is in use", node_name);
+        bd_error_setg(errp, "Block device %s is in use", bs->node_name);
         return -EBUSY;
     }
     bs->in_graph_named = false;

@@ -64,6 +64,7 @@ struct file_state {
     bool has_discard;               /* cleared after EOPNOTSUPP */
     bool has_zero_range;
     bool is_blockdev;
+    bool direct;                    /* opened with O_DIRECT */
 
     /* aio=native: the context and its completion thread. */
     io_context_t ctx;
@@ -163,30 +164,80 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
 /* ------------------------------------------------------------------ */
 /* Data path                                                            */
 
-/* Transfer the whole qiov, continuing after short transfers. A read that
- * hits the end of the file zero-fills the rest. */
-static int file_rw(struct bd_node *bs, bool write, int64_t off,
-                   int64_t bytes, struct bd_qiov *qiov)
+/* Consecutive EAGAIN/EINTR results tolerated before giving up: a file
+ * that keeps saying "try again" (a full queue that never drains, a fault
+ * injected by a test) must end in an error, not a hung request. */
+#define FILE_RETRY_MAX 1000
+
+/* Can this qiov go to an O_DIRECT descriptor as it is? Every buffer must
+ * start on the memory alignment and every length be a multiple of the
+ * request alignment. */
+static bool qiov_direct_ok(const struct bd_qiov *q, size_t mem_align,
+                           size_t len_align)
+{
+    int i;
+
+    for (i = 0; i < q->niov; i++) {
+        if ((uintptr_t)q->iov[i].iov_base % mem_align ||
+            q->iov[i].iov_len % len_align) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static ssize_t file_sys_rw(struct file_state *s, bool write,
+                           const struct iovec *iov, int niov, int64_t off)
+{
+    ssize_t n;
+
+    if (s->aio == FILE_AIO_NATIVE) {
+        return file_aio_rw(s, write, iov, niov, off);
+    }
+    n = write ? s->sys->pwritev(s->fd, iov, niov, off)
+              : s->sys->preadv(s->fd, iov, niov, off);
+    return n < 0 ? -errno : n;
+}
+
+/* Transfer [off, off+bytes) between the file and qiov, continuing after
+ * short transfers. A read that hits the end of the file zero-fills the
+ * rest (the node length is rounded up to whole sectors). */
+static int file_rw_direct(struct bd_node *bs, bool write, int64_t off,
+                          int64_t bytes, struct bd_qiov *qiov)
 {
     struct file_state *s = bs->opaque;
+    uint32_t align = bs->bl.request_alignment;
     int64_t done = 0;
+    int retries = 0;
 
     while (done < bytes) {
         struct bd_qiov part;
         ssize_t n;
 
-        bd_qiov_slice(&part, qiov, (size_t)done, (size_t)(bytes - done));
-        if (s->aio == FILE_AIO_NATIVE) {
-            n = file_aio_rw(s, write, part.iov, part.niov, off + done);
-        } else {
-            n = write ? s->sys->pwritev(s->fd, part.iov, part.niov, off + done)
-                      : s->sys->preadv(s->fd, part.iov, part.niov, off + done);
-            if (n < 0) {
-                n = -errno;
+        if (s->direct && (off + done) % align) {
+            /* A short transfer left us mid-block, where O_DIRECT cannot
+             * continue. For a read that is the end of the file (the
+             * partial last block); anything else is an I/O error. */
+            struct stat st;
+
+            if (!write && s->sys->fstat(s->fd, &st) == 0 &&
+                off + done >= (int64_t)st.st_size) {
+                bd_qiov_memset(qiov, (size_t)done, 0,
+                               (size_t)(bytes - done));
+                return 0;
             }
+            return -EIO;
         }
+        bd_qiov_slice(&part, qiov, (size_t)done, (size_t)(bytes - done));
+        n = file_sys_rw(s, write, part.iov, part.niov, off + done);
         bd_qiov_destroy(&part);
         if (n == -EINTR || n == -EAGAIN) {
+            if (++retries > FILE_RETRY_MAX) {
+                return (int)n;
+            }
+            if (n == -EAGAIN) {
+                bd_sleep_ns(10 * 1000);
+            }
             continue;
         }
         if (n < 0) {
@@ -199,9 +250,46 @@ static int file_rw(struct bd_node *bs, bool write, int64_t off,
             bd_qiov_memset(qiov, (size_t)done, 0, (size_t)(bytes - done));
             return 0;
         }
+        retries = 0;
         done += n;
     }
     return 0;
+}
+
+/* With O_DIRECT, buffers the kernel would refuse (unaligned memory or
+ * lengths: a FUSE buffer, a stack array, a sliced qiov) go through one
+ * aligned bounce buffer instead of failing with EINVAL. */
+static int file_rw(struct bd_node *bs, bool write, int64_t off,
+                   int64_t bytes, struct bd_qiov *qiov)
+{
+    struct file_state *s = bs->opaque;
+    struct bd_qiov bq;
+    void *bounce = NULL;
+    size_t blen;
+    int ret;
+
+    if (!s->direct ||
+        qiov_direct_ok(qiov, bs->bl.min_mem_alignment,
+                       bs->bl.request_alignment)) {
+        return file_rw_direct(bs, write, off, bytes, qiov);
+    }
+    /* The core pads every request to the request alignment, so only the
+     * pieces are misaligned, never the whole. */
+    assert(bytes % bs->bl.request_alignment == 0);
+    blen = (size_t)bytes;
+    bounce = bd_memalign(BD_MAX(bs->bl.min_mem_alignment, (size_t)4096),
+                         blen);
+    if (write) {
+        bd_qiov_to_buf(qiov, 0, bounce, blen);
+    }
+    bd_qiov_init_buf(&bq, bounce, blen);
+    ret = file_rw_direct(bs, write, off, (int64_t)blen, &bq);
+    if (ret == 0 && !write) {
+        bd_qiov_from_buf(qiov, 0, bounce, (size_t)bytes);
+    }
+    bd_qiov_destroy(&bq);
+    free(bounce);
+    return ret;
 }
 
 static int file_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
@@ -627,6 +715,7 @@ static int file_open(struct bd_node *bs, json_t *options, int flags,
             goto fail;
         }
     }
+    s->direct = (flags & BD_O_NOCACHE) != 0;
     s->use_locks = locking != FILE_LOCK_OFF &&
                    !(flags & BD_O_FORCE_SHARE);
     s->has_discard = true;

@@ -283,6 +283,10 @@ static int driver_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
                                               BD_REQ_WRITE_COMPRESSED |
                                               BD_REQ_VMSTATE)));
     if (ret == 0 && (flags & BD_REQ_FUA) && !(supported & BD_REQ_FUA)) {
+        /* The flush must see this write as unflushed, or the generation
+         * check skips it (write_gen is otherwise bumped only after the
+         * whole request). */
+        atomic_fetch_add(&bs->write_gen, 1);
         ret = bd_node_flush(bs);
     }
     return ret;
@@ -305,6 +309,7 @@ static int driver_pwrite_zeroes(struct bd_node *bs, int64_t off,
                                            flags & bs->supported_zero_flags));
     if (ret == 0 && (flags & BD_REQ_FUA) &&
         !(bs->supported_zero_flags & BD_REQ_FUA)) {
+        atomic_fetch_add(&bs->write_gen, 1);
         ret = bd_node_flush(bs);
     }
     return ret;
@@ -381,6 +386,26 @@ static int aligned_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     uint64_t max_transfer = bs->bl.max_transfer;
     int ret;
 
+    /* detect-zeroes: a buffer of zeroes becomes a write-zeroes request
+     * (which may unmap with detect-zeroes=unmap on a discard=unmap node),
+     * as QEMU does after padding, when the driver can write zeroes. */
+    if (bs->detect_zeroes && qiov &&
+        !(flags & (BD_REQ_ZERO_WRITE | BD_REQ_WRITE_COMPRESSED)) &&
+        (bs->drv->pwrite_zeroes || (!bs->drv->pwritev &&
+                                    bd_filter_child(bs)))) {
+        struct bd_qiov part;
+        bool zero;
+
+        bd_qiov_slice(&part, qiov, 0, (size_t)bytes);
+        zero = bd_qiov_is_zero(&part);
+        bd_qiov_destroy(&part);
+        if (zero) {
+            flags |= BD_REQ_ZERO_WRITE;
+            if (bs->detect_zeroes == 2 && (bs->open_flags & BD_O_UNMAP)) {
+                flags |= BD_REQ_MAY_UNMAP;
+            }
+        }
+    }
     if (flags & BD_REQ_ZERO_WRITE) {
         bd_node_event(bs, BD_EV_PWRITEV_ZERO);
         ret = do_pwrite_zeroes(bs, off, bytes, flags);
@@ -409,7 +434,10 @@ static int aligned_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     atomic_fetch_add(&bs->write_gen, 1);
     if (ret == 0) {
         if (off + bytes > atomic_load(&bs->cached_length)) {
+            /* A write past the end grew the node (a file): bitmaps grow
+             * with it, as after a truncate, or the new bits are lost. */
             bd_node_refresh_length(bs);
+            bd_dirty_bitmaps_truncate(bs, bd_getlength(bs));
         }
         bd_dirty_bitmaps_mark(bs, off, bytes);
     }

@@ -51,6 +51,13 @@ static int raw_open(struct bd_node *bs, json_t *options, int flags,
         return -EINVAL;
     }
     s->has_size = r > 0;
+    /* The node length is whole sectors (bd_getlength), so a window that
+     * ends mid-sector would have a tail nobody can read. */
+    if (s->has_size && s->size % BD_SECTOR_SIZE) {
+        bd_error_setg(errp, "Specified size is not multiple of %d",
+                      BD_SECTOR_SIZE);
+        return -EINVAL;
+    }
     if (!bd_open_child(bs, options, "file", NULL,
                        BD_ROLE_DATA | BD_ROLE_PRIMARY, false, errp)) {
         return -EINVAL;
