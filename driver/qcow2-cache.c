@@ -47,10 +47,31 @@ void qcow2_cache_destroy(struct qcow2_cache *c)
     free(c);
 }
 
-void qcow2_cache_set_dependency(struct qcow2_cache *c,
-                                struct qcow2_cache *dep)
+int qcow2_cache_set_dependency(struct bd_node *bs, struct qcow2_cache *c,
+                               struct qcow2_cache *dep)
 {
+    int ret;
+
+    /* Never let a cycle form: if dep already waits for something (c,
+     * typically), write that out now. Allocations need refcounts before
+     * L2 tables and frees need L2 tables before refcounts, so the two
+     * caches alternate; each switch costs one write-back. */
+    if (dep->depends) {
+        ret = qcow2_cache_flush(bs, dep->depends);
+        if (ret < 0) {
+            return ret;
+        }
+        dep->depends = NULL;
+    }
+    if (c->depends && c->depends != dep) {
+        ret = qcow2_cache_flush(bs, c->depends);
+        if (ret < 0) {
+            return ret;
+        }
+        c->depends = NULL;
+    }
     c->depends = dep;
+    return 0;
 }
 
 static int entry_writeback(struct bd_node *bs, struct qcow2_cache *c,

@@ -137,8 +137,11 @@ int qcow2_cache_flush(struct bd_node *bs, struct qcow2_cache *c);
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset);
 /* Drop every entry, dirty or not (after a failed open). */
 void qcow2_cache_empty(struct qcow2_cache *c);
-void qcow2_cache_set_dependency(struct qcow2_cache *c,
-                                struct qcow2_cache *dep);
+/* Entries of c may only be written after dep's (set before changing an
+ * entry of c that relies on dep). Writes out pending work rather than let
+ * the two caches depend on each other. */
+int qcow2_cache_set_dependency(struct bd_node *bs, struct qcow2_cache *c,
+                               struct qcow2_cache *dep);
 
 /* ------------------------------------------------------------------ */
 /* The per-node state                                                   */

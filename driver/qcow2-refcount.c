@@ -435,6 +435,14 @@ int qcow2_update_refcount(struct bd_node *bs, uint64_t offset,
         if (ret < 0) {
             return ret;
         }
+        if (addend < 0) {
+            /* The dropped reference must reach the disk first. */
+            ret = qcow2_cache_set_dependency(bs, s->refblock_cache,
+                                             s->l2_cache);
+            if (ret < 0) {
+                return ret;
+            }
+        }
         bd_event(bs->file, BD_EV_REFBLOCK_LOAD);
         ret = qcow2_cache_get(bs, s->refblock_cache, rb, &block);
         if (ret < 0) {
@@ -452,10 +460,6 @@ int qcow2_update_refcount(struct bd_node *bs, uint64_t offset,
                                  c & (s->refblock_size - 1), rc);
         qcow2_cache_mark_dirty(s->refblock_cache, block);
         qcow2_cache_put(s->refblock_cache, &block);
-        if (addend < 0) {
-            /* The dropped reference must reach the disk first. */
-            qcow2_cache_set_dependency(s->refblock_cache, s->l2_cache);
-        }
         if (rc == 0) {
             /* Never pack compressed data into a freed (reusable) cluster. */
             if (s->free_byte_offset &&

@@ -873,11 +873,15 @@ static int link_l2(struct bd_node *bs, uint64_t guest, uint64_t entry,
     if (ret < 0) {
         return ret;
     }
+    /* The new cluster's refcount must be on disk before this table. */
+    ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refblock_cache);
+    if (ret < 0) {
+        qcow2_cache_put(s->l2_cache, (void **)&table);
+        return ret;
+    }
     *old = qcow2_be64(&table[idx]);
     qcow2_put_be64(&table[idx], entry);
     qcow2_cache_mark_dirty(s->l2_cache, table);
-    /* The new cluster's refcount must be on disk before this table. */
-    qcow2_cache_set_dependency(s->l2_cache, s->refblock_cache);
     qcow2_cache_put(s->l2_cache, (void **)&table);
     return 0;
 }
