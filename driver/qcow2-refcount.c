@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -605,9 +606,15 @@ int64_t qcow2_alloc_bytes(struct bd_node *bs, uint32_t size)
 void qcow2_free_clusters(struct bd_node *bs, uint64_t offset,
                          uint64_t length)
 {
+    int ret;
+
     bd_event(bs->file, BD_EV_CLUSTER_FREE);
-    /* A failure leaks the clusters, which is safe. */
-    (void)qcow2_update_refcount(bs, offset, length, -1);
+    /* A failure leaks the clusters, which is safe (QEMU's line). */
+    ret = qcow2_update_refcount(bs, offset, length, -1);
+    if (ret < 0) {
+        fprintf(stderr, "qcow2_free_clusters failed: %s\n",
+                bd_strerror(-ret));
+    }
 }
 
 void qcow2_free_any_cluster(struct bd_node *bs, uint64_t l2e, uint32_t n)

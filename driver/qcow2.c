@@ -28,16 +28,44 @@
 #include "driver/qcow2-int.h"
 #include "driver/qcow2.h"
 
-/* The verb that runs us may name itself for error_report-style lines
- * ("qemu-io: ..." in QEMU); without one we say "blkrig". */
+/*
+ * error_report-style lines: "<program>: <message>". The program is what
+ * QEMU would print ("qemu-io" when blkrig runs as a qemu-io symlink,
+ * otherwise "blkrig <verb>"). A verb may provide bd_report_prefix();
+ * without it the name is read from /proc/self/cmdline on each (rare) call,
+ * so the driver keeps no global state for it.
+ */
 const char *bd_report_prefix(void) __attribute__((weak));
 
 void qcow2_report(const char *fmt, ...)
 {
+    char prefix[300] = "blkrig";
     va_list ap;
 
-    fprintf(stderr, "%s: ", bd_report_prefix ? bd_report_prefix()
-                                              : "blkrig");
+    if (bd_report_prefix) {
+        snprintf(prefix, sizeof(prefix), "%s", bd_report_prefix());
+    } else {
+        FILE *fp = fopen("/proc/self/cmdline", "r");
+        char cmd[256];
+        size_t n = fp ? fread(cmd, 1, sizeof(cmd) - 1, fp) : 0;
+
+        if (fp) {
+            fclose(fp);
+        }
+        cmd[n] = 0;
+        if (n) {
+            const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1
+                                                 : cmd;
+            size_t l0 = strlen(cmd) + 1;
+
+            if (!strcmp(base, "blkrig") && l0 < n) {
+                snprintf(prefix, sizeof(prefix), "blkrig %s", cmd + l0);
+            } else {
+                snprintf(prefix, sizeof(prefix), "%s", base);
+            }
+        }
+    }
+    fprintf(stderr, "%s: ", prefix);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -612,8 +640,11 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
             goto fail;
         }
     }
-    bs->supported_write_flags = 0;
-    bs->supported_zero_flags = BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK;
+    /* FUA is taken (and emulated here with a flush) so that compressed
+     * and VM-state writes can skip it, as QEMU's do. */
+    bs->supported_write_flags = BD_REQ_FUA;
+    bs->supported_zero_flags = BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK |
+                               BD_REQ_FUA;
     return 0;
 
 fail:
@@ -638,24 +669,15 @@ fail:
     return ret;
 }
 
-/* Write both caches back; QEMU's messages on failure. Lock held. */
+/* Write both caches back (flush_to_os). Lock held. */
 static int write_caches(struct bd_node *bs)
 {
     struct qcow2_state *s = bs->opaque;
-    int ret, r2;
+    int ret;
 
     ret = qcow2_cache_write(bs, s->l2_cache);
-    if (ret < 0) {
-        qcow2_report("Failed to flush the L2 table cache: %s",
-                     bd_strerror(-ret));
-    }
-    r2 = qcow2_cache_write(bs, s->refblock_cache);
-    if (r2 < 0) {
-        qcow2_report("Failed to flush the refcount block cache: %s",
-                     bd_strerror(-r2));
-        if (ret == 0) {
-            ret = r2;
-        }
+    if (ret == 0) {
+        ret = qcow2_cache_write(bs, s->refblock_cache);
     }
     return ret;
 }
@@ -663,10 +685,24 @@ static int write_caches(struct bd_node *bs)
 static void qcow2_close(struct bd_node *bs)
 {
     struct qcow2_state *s = bs->opaque;
+    int ret;
 
     if (!bs->read_only) {
+        /* bdrv_close flushes the node before the driver closes (events
+         * included), then inactivate flushes each cache and says which
+         * one failed. */
+        (void)bd_node_flush(bs);
         pthread_mutex_lock(&s->lock);
-        write_caches(bs);
+        ret = qcow2_cache_flush(bs, s->l2_cache);
+        if (ret < 0) {
+            qcow2_report("Failed to flush the L2 table cache: %s",
+                         bd_strerror(-ret));
+        }
+        ret = qcow2_cache_flush(bs, s->refblock_cache);
+        if (ret < 0) {
+            qcow2_report("Failed to flush the refcount block cache: %s",
+                         bd_strerror(-ret));
+        }
         pthread_mutex_unlock(&s->lock);
     }
     qcow2_cache_destroy(s->l2_cache);
@@ -938,10 +974,13 @@ static int write_new_cluster(struct bd_node *bs, uint64_t off, uint64_t n,
             return (int)host;
         }
     }
-    cow_zero = type == QCOW2_CLUSTER_ZERO_PLAIN ||
-               type == QCOW2_CLUSTER_ZERO_ALLOC ||
-               (type == QCOW2_CLUSTER_UNALLOCATED &&
-                backing_is_zero(bs, gstart, cs));
+    /* Beyond the disk (VM state) QEMU cannot prove zeroes by block
+     * status and copies the (zero) regions instead. */
+    cow_zero = gstart < s->size &&
+               (type == QCOW2_CLUSTER_ZERO_PLAIN ||
+                type == QCOW2_CLUSTER_ZERO_ALLOC ||
+                (type == QCOW2_CLUSTER_UNALLOCATED &&
+                 backing_is_zero(bs, gstart, cs)));
     pthread_mutex_unlock(&s->lock);
 
     ret = 0;
@@ -1073,6 +1112,7 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     if (flags & BD_REQ_VMSTATE) {
         bd_event(bs->file, BD_EV_VMSTATE_SAVE);
         off += (int64_t)vm_state_offset(s);
+        flags &= ~BD_REQ_FUA;
     }
     while (done < (uint64_t)bytes && ret == 0) {
         uint64_t cur = (uint64_t)off + done;
@@ -1085,6 +1125,12 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
         ret = write_one(bs, cur, n, &part);
         bd_qiov_destroy(&part);
         done += n;
+    }
+    if (ret == 0 && (flags & BD_REQ_FUA)) {
+        /* Like QEMU's emulation, the flush runs before this write counts
+         * as unflushed on this node: it reaches the disk through the
+         * children, and flush_to_disk is not raised for the first write. */
+        ret = bd_node_flush(bs);
     }
     return ret;
 }
@@ -1301,11 +1347,17 @@ static int qcow2_pwrite_zeroes(struct bd_node *bs, int64_t off, int64_t bytes,
     if (s->version < 3) {
         ret = reads_as_zero(bs, o, end - o);
         pthread_mutex_unlock(&s->lock);
+        if (ret > 0 && (flags & BD_REQ_FUA)) {
+            ret = bd_node_flush(bs) < 0 ? -EIO : 1;
+        }
         return ret < 0 ? ret : ret ? 0 : -ENOTSUP;
     }
     ret = zero_or_discard(bs, o, end - o, true,
                           (flags & BD_REQ_MAY_UNMAP) != 0);
     pthread_mutex_unlock(&s->lock);
+    if (ret == 0 && (flags & BD_REQ_FUA)) {
+        ret = bd_node_flush(bs);
+    }
     return ret;
 }
 
@@ -1457,11 +1509,19 @@ static int qcow2_truncate(struct bd_node *bs, int64_t size, bool exact,
         if (ret == 0) {
             ret = write_caches(bs);
         }
+        if (ret < 0) {
+            bd_error_setg_errno(errp, -ret, "Failed to discard cropped "
+                                "clusters");
+        }
     } else {
         uint64_t need = qcow2_l1_entries_for(s->cluster_bits, new_size);
 
         if (need > s->l1_size) {
             ret = qcow2_resize_l1(bs, need);
+            if (ret < 0) {
+                bd_error_setg_errno(errp, -ret, "Failed to grow the L1 "
+                                    "table");
+            }
         }
     }
     if (ret == 0) {
@@ -1470,13 +1530,22 @@ static int qcow2_truncate(struct bd_node *bs, int64_t size, bool exact,
         if (ret == 0) {
             ret = bd_child_flush(bs->file);
         }
+        if (ret < 0) {
+            bd_error_setg_errno(errp, -ret, "Failed to update the image "
+                                "size");
+        }
     }
     if (ret == 0) {
         s->size = new_size;
-    } else {
-        bd_error_setg_errno(errp, -ret, "Failed to resize the image");
     }
     pthread_mutex_unlock(&s->lock);
+    if (ret == 0) {
+        /* QEMU's resize ends with the metadata flushed. */
+        ret = bd_node_flush(bs);
+        if (ret < 0) {
+            bd_error_setg_errno(errp, -ret, "Could not flush after resize");
+        }
+    }
     return ret;
 }
 
