@@ -1439,6 +1439,10 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
                           (int)(strchr(filename, ':') - filename), filename);
             goto fail;
         }
+    } else if ((flags & BD_O_PROTOCOL) &&
+               bd_opts_peek_str(options, "filename")) {
+        /* --image-opts file.filename=X: the protocol comes from X too. */
+        drv = bd_find_protocol(bd_opts_peek_str(options, "filename"));
     }
     if ((drv && drv->is_format) || !drv) {
         if (filename || bd_opts_has_prefix(options, "file")) {
@@ -1641,7 +1645,14 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     if (!bs) {
         return NULL;
     }
-    bs->open_options = json_deep_copy(nested);
+    /* Keep the options typed whatever the syntax, as QEMU does (they
+     * show up in generated json: filenames). */
+    bs->open_options = keyval
+        ? qapi_keyval_to_json(&bd_qapi_blockdev_options, nested, NULL)
+        : json_deep_copy(nested);
+    if (!bs->open_options) {
+        bs->open_options = json_deep_copy(nested);
+    }
     bs->in_graph_named = true;   /* the reference bd_open gave us */
     return bs;
 }
