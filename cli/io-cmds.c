@@ -1695,23 +1695,21 @@ static int run_cmd(struct io_ctx *ctx, const struct io_cmd *ct, int argc,
         }
         return -EINVAL;
     }
-    if (ct->perm && ctx->blk) {
+    if (ctx->blk && (ct->perm & ~ctx->perm)) {
         /* Ask for what the command needs when it runs, as qemu-io does:
-         * a read-only image fails writes here with the layer's message. */
-        struct bd_blk *b = ctx->blk;
+         * a read-only image fails writes here with the layer's message.
+         * Permissions change only with no aio request in flight. */
         struct bd_error *err = NULL;
-        struct bd_node *n = bd_blk_node(b);
-        uint64_t perm = BD_PERM_CONSISTENT_READ;
+        uint64_t perm = ctx->perm | ct->perm;
         int ret;
 
-        if (n && !bd_is_read_only(n)) {
-            perm |= BD_PERM_WRITE;
-        }
-        ret = bd_blk_set_perm(b, perm | ct->perm, BD_PERM_ALL, &err);
+        io_aio_poll(ctx, true);
+        ret = bd_blk_set_perm(ctx->blk, perm, BD_PERM_ALL, &err);
         if (ret < 0) {
             bd_error_report_err(ctx->prog, err);
             return ret;
         }
+        ctx->perm = perm;
     }
     optind = 0;
     return ct->fn(ctx, argc, argv);
