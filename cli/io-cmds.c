@@ -1100,21 +1100,22 @@ static int length_f(struct io_ctx *ctx, int argc, char **argv)
 }
 
 /*
- * Whether the node can describe itself. raw forwards the question to its
- * protocol child in QEMU, and of the protocols only file answers; null-co
- * has nothing to say, so `info` fails on it (exit status 1).
+ * Whether the node can describe itself. raw and filters (blkdebug) forward
+ * the question to their child in QEMU, and of the protocols only file
+ * answers; null-co has nothing to say, so `info` fails on it (exit 1).
  */
 static bool info_supported(struct bd_node *n)
 {
-    if (!n->drv->get_info) {
-        return false;
-    }
-    if (!strcmp(n->drv->name, "raw") && n->file) {
-        struct bd_node *f = n->file->node;
+    struct bd_node *child = NULL;
 
-        return f->drv->get_info || !strcmp(f->drv->name, "file");
+    if (!strcmp(n->drv->name, "file")) {
+        return true;
     }
-    return true;
+    if (!strcmp(n->drv->name, "raw") || n->drv->is_filter) {
+        child = n->file ? n->file->node : bd_node_filtered(n);
+        return child && info_supported(child);
+    }
+    return n->drv->get_info != NULL;
 }
 
 static int info_f(struct io_ctx *ctx, int argc, char **argv)
@@ -1127,12 +1128,11 @@ static int info_f(struct io_ctx *ctx, int argc, char **argv)
     (void)argc;
     (void)argv;
     printf("format name: %s\n", bd_node_driver_name(n));
+    if (!n->drv->is_format) {
+        /* qemu-io 10.0 names a protocol or filter node twice. */
+        printf("format name: %s\n", bd_node_driver_name(n));
+    }
     if (!info_supported(n)) {
-        /* A driver without image information (null-co): qemu-io 10.0
-         * prints the name a second time, then fails the command. */
-        if (!n->file) {
-            printf("format name: %s\n", bd_node_driver_name(n));
-        }
         return -ENOTSUP;
     }
     ret = bd_get_info(n, &info);
