@@ -379,6 +379,18 @@ static int blkdebug_open(struct bd_node *bs, json_t *options, int flags,
                        errp) < 0) {
         goto fail;
     }
+    /* A filename for the image besides a description of it: QEMU's
+     * messages for the two ways of saying it twice. */
+    if (x_image && json_is_string(json_object_get(options, "image"))) {
+        bd_error_setg(errp, "Cannot reference an existing block device with "
+                      "additional options or a new filename");
+        goto fail;
+    }
+    if (x_image && json_object_get(options, "image.filename")) {
+        bd_error_setg(errp, "Can't specify 'file' and 'filename' options at "
+                      "the same time");
+        goto fail;
+    }
     if (!bd_open_child(bs, options, "image", x_image,
                        BD_ROLE_FILTERED | BD_ROLE_PRIMARY | BD_ROLE_DATA,
                        false, errp)) {

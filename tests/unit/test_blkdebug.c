@@ -207,6 +207,13 @@ static void test_option_errors(void **state)
              "invalid parameter value: no_such_event");
     open_error("blkdebug:raw.img", "driver=raw",
                "blkdebug requires both config file and image path");
+    OPEN_ERR("x-image=raw.img", "Can't specify 'file' and 'filename' options "
+             "at the same time");
+    open_error(NULL, "driver=blkdebug,x-image=raw.img,image=nonode",
+               "Cannot reference an existing block device with additional "
+               "options or a new filename");
+    open_error(NULL, "driver=blkdebug", "A block device must be specified "
+               "for \"image\"");
 #undef OPEN_ERR
 }
 
