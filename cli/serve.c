@@ -42,13 +42,6 @@
 #include "fuse/fx-int.h"
 #include "monitor/monitor.h"
 
-/* The QMP server lands in its own module; until it is linked in, --monitor
- * says so instead of failing to link. */
-#pragma weak qmp_server_new
-#pragma weak qmp_server_add_listener
-#pragma weak qmp_server_add_stdio
-#pragma weak qmp_server_free
-
 #define PROG "blkrig serve"
 
 enum {
@@ -352,8 +345,8 @@ static int do_chardev(struct daemon_state *d, const char *arg)
         goto fail;
     }
     cd.id = bd_strdup(id);
-    d->chardevs = bd_realloc(d->chardevs,
-                             sizeof(*d->chardevs) * (size_t)(d->nchardevs + 1));
+    d->chardevs = bd_realloc(d->chardevs, sizeof(*d->chardevs) *
+                             (size_t)(d->nchardevs + 1));
     d->chardevs[d->nchardevs++] = cd;
     json_decref(o);
     return 0;
@@ -405,10 +398,6 @@ static int do_monitor(struct daemon_state *d, const char *arg)
     }
     if (cd->used) {
         bd_error_setg(&err, "chardev \"%s\" is already in use", id);
-        goto fail;
-    }
-    if (!qmp_server_new) {
-        bd_error_setg(&err, "this blkrig has no QMP monitor built in");
         goto fail;
     }
     if (!d->qmp) {

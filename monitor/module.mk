@@ -8,10 +8,6 @@ LIB_SRCS += $(wildcard monitor/*.c)
 # written yet have no file and their table stays NULL.
 QMP_TABLES := $(patsubst monitor/qmp-%.c,%,$(wildcard monitor/qmp-*.c))
 LDFLAGS += $(foreach t,$(QMP_TABLES),-Wl,-u,qmp_cmds_$(t))
-
-# `blkrig serve` references the server weakly too (cli/serve.c), so the
-# server itself must be named, or serve links without a monitor ("this
-# blkrig has no QMP monitor built in").
-ifneq ($(wildcard monitor/monitor.c),)
+# The daemon (cli/serve.c) reaches the server through weak references too,
+# so the server itself is named the same way.
 LDFLAGS += -Wl,-u,qmp_server_new
-endif
