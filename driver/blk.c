@@ -56,6 +56,16 @@ struct bd_blk *bd_blk_find(struct bd_graph *g, const char *name)
     return found;
 }
 
+void bd_blk_root_lock(struct bd_blk *b)
+{
+    pthread_mutex_lock(&b->root_lock);
+}
+
+void bd_blk_root_unlock(struct bd_blk *b)
+{
+    pthread_mutex_unlock(&b->root_lock);
+}
+
 void bd_blk_drain_notify(struct bd_graph *g, bool begin)
 {
     (void)g;
@@ -249,10 +259,13 @@ static struct bd_node *blk_enter(struct bd_blk *b)
             pthread_mutex_unlock(&b->root_lock);
             return n;
         }
-        bd_dec_in_flight(n);
-        /* Keep n alive while waiting: a remove may run meanwhile. */
+        /* Keep n alive while waiting: a remove may run meanwhile. The
+         * in-flight count drops only after root_lock is released, because
+         * it may take the graph's drain lock (lock order: graph lock ->
+         * root_lock, drain lock never under root_lock). */
         bd_ref(n);
         pthread_mutex_unlock(&b->root_lock);
+        bd_dec_in_flight(n);
         bd_wait_quiesce_end(n);
         bd_unref(n);
     }

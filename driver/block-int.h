@@ -67,6 +67,8 @@ struct bd_child {
     struct bd_node *node;       /* the child node */
     uint64_t perm;              /* permissions this edge takes */
     uint64_t shared;            /* permissions it lets other edges take */
+    bool quiesced_parent;       /* node is drained and has quiesced the
+                                   parent through this edge (core.c) */
     struct bd_list parent_link; /* in parent->children */
     struct bd_list node_link;   /* in node->parents */
 };
@@ -265,6 +267,20 @@ const struct bd_driver *const *bd_driver_list(void);
  * the graph; set it before opening nodes. */
 void bd_graph_set_extra_drivers(struct bd_graph *g,
                                 const struct bd_driver *const *list);
+
+/* ------------------------------------------------------------------ */
+/* driver/qapi-block.c: the blockdev-add schema (common/qapi.h)         */
+
+/* BlockdevOptions: the generic members plus, chosen by "driver", the
+ * members in each registered driver's qapi_options. */
+extern const struct qapi_type bd_qapi_blockdev_options;
+/* A child: a node-name string or a nested BlockdevOptions ("file"). */
+extern const struct qapi_type bd_qapi_blockdev_ref;
+/* Same, or null ("backing": null). */
+extern const struct qapi_type bd_qapi_blockdev_ref_or_null;
+/* Drivers besides the registry's that validation on this thread accepts
+ * (a test graph's extra drivers; NULL to reset). */
+void bd_qapi_set_extra_drivers(const struct bd_driver *const *list);
 
 /* ------------------------------------------------------------------ */
 /* driver/core.c: helpers for drivers                                   */

@@ -465,35 +465,86 @@ void bd_wait_quiesce_end(struct bd_node *bs)
     pthread_mutex_unlock(&g->drain_lock);
 }
 
-/* Apply delta (+1 or -1) to the quiesce counter of n and every node above
- * it. Parents quiesce before n and resume after it, as in QEMU, so a filter
- * stops its own activity only once nothing above can send it more. */
-static void quiesce_up(struct bd_node *n, int delta)
+/*
+ * Quiescing, QEMU's way. A node's quiesce_counter counts the drained
+ * sections on it plus its quiesced child edges. When the counter leaves 0
+ * the node quiesces every parent edge once (bd_child.quiesced_parent), so
+ * the parents above it stop too; when it returns to 0 they are released.
+ * Edges that appear, move or vanish while a node is drained keep the
+ * parents' counts balanced (edge_quiesce_sync), which is what makes graph
+ * changes inside a drained section (filter insertion by jobs) safe.
+ * Parents quiesce before the node's drain_begin and resume after its
+ * drain_end, so a filter stops its own activity only once nothing above
+ * can send it more. Called with the graph lock held.
+ */
+static void node_drain_begin(struct bd_node *n);
+static void node_drain_end(struct bd_node *n);
+
+static void parent_drain_begin(struct bd_child *c)
+{
+    if (!c->quiesced_parent) {
+        c->quiesced_parent = true;
+        if (c->parent) {
+            node_drain_begin(c->parent);
+        }
+    }
+}
+
+static void parent_drain_end(struct bd_child *c)
+{
+    if (c->quiesced_parent) {
+        c->quiesced_parent = false;
+        if (c->parent) {
+            node_drain_end(c->parent);
+        }
+    }
+}
+
+static void node_drain_begin(struct bd_node *n)
 {
     struct bd_list *pos;
 
-    if (delta > 0) {
-        bd_list_for_each(pos, &n->parents) {
-            struct bd_child *c = BD_LIST_ENTRY(pos, struct bd_child,
-                                               node_link);
-            if (c->parent) {
-                quiesce_up(c->parent, delta);
-            }
-        }
-        if (atomic_fetch_add(&n->quiesce_counter, 1) == 0 &&
-            n->drv->drain_begin) {
-            n->drv->drain_begin(n);
-        }
+    if (atomic_fetch_add(&n->quiesce_counter, 1) != 0) {
         return;
     }
-    if (atomic_fetch_sub(&n->quiesce_counter, 1) == 1 && n->drv->drain_end) {
+    bd_list_for_each(pos, &n->parents) {
+        parent_drain_begin(BD_LIST_ENTRY(pos, struct bd_child, node_link));
+    }
+    if (n->drv->drain_begin) {
+        n->drv->drain_begin(n);
+    }
+}
+
+static void node_drain_end(struct bd_node *n)
+{
+    struct bd_graph *g = n->graph;
+    struct bd_list *pos;
+    int old = atomic_fetch_sub(&n->quiesce_counter, 1);
+
+    assert(old > 0);
+    if (old != 1) {
+        return;
+    }
+    if (n->drv->drain_end) {
         n->drv->drain_end(n);
     }
     bd_list_for_each(pos, &n->parents) {
-        struct bd_child *c = BD_LIST_ENTRY(pos, struct bd_child, node_link);
-        if (c->parent) {
-            quiesce_up(c->parent, delta);
-        }
+        parent_drain_end(BD_LIST_ENTRY(pos, struct bd_child, node_link));
+    }
+    /* Wake backends waiting in bd_wait_quiesce_end. */
+    pthread_mutex_lock(&g->drain_lock);
+    pthread_cond_broadcast(&g->drain_cond);
+    pthread_mutex_unlock(&g->drain_lock);
+}
+
+/* Edge c now points at c->node (or at nothing, node NULL): its parent is
+ * quiesced exactly when that node is. */
+static void edge_quiesce_sync(struct bd_child *c, struct bd_node *node)
+{
+    if (node && atomic_load(&node->quiesce_counter) > 0) {
+        parent_drain_begin(c);
+    } else {
+        parent_drain_end(c);
     }
 }
 
@@ -523,39 +574,48 @@ static unsigned busy_above(struct bd_node *n)
     return sum;
 }
 
+/* Sleep until a request completes somewhere in g, or 10 ms: completions
+ * broadcast drain_cond, and the timeout covers a completion that happened
+ * between the caller's busy check and this wait (and requests that were
+ * between their in-flight increment and their quiesce check). */
+static void drain_wait(struct bd_graph *g)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g->drain_lock);
+    pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
+    pthread_mutex_unlock(&g->drain_lock);
+}
+
 void bd_drained_begin(struct bd_node *n)
 {
     struct bd_graph *g = n->graph;
 
     pthread_mutex_lock(&g->lock);
-    quiesce_up(n, 1);
+    node_drain_begin(n);
     pthread_mutex_unlock(&g->lock);
     bd_blk_drain_notify(g, true);
     atomic_fetch_add(&g->drainers, 1);
-    pthread_mutex_lock(&g->drain_lock);
     for (;;) {
         unsigned busy;
 
+        /* Never hold drain_lock while taking the graph lock: request
+         * completions take drain_lock, and some run under the graph lock
+         * (probing reads during an open). */
         pthread_mutex_lock(&g->lock);
         busy = busy_below(n) + busy_above(n);
         pthread_mutex_unlock(&g->lock);
         if (!busy) {
             break;
         }
-        /* Completions broadcast; the timeout covers requests that were
-         * between their in-flight increment and their quiesce check. */
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
-        }
+        drain_wait(g);
     }
-    pthread_mutex_unlock(&g->drain_lock);
     atomic_fetch_sub(&g->drainers, 1);
 }
 
@@ -564,11 +624,8 @@ void bd_drained_end(struct bd_node *n)
     struct bd_graph *g = n->graph;
 
     pthread_mutex_lock(&g->lock);
-    quiesce_up(n, -1);
+    node_drain_end(n);
     pthread_mutex_unlock(&g->lock);
-    pthread_mutex_lock(&g->drain_lock);
-    pthread_cond_broadcast(&g->drain_cond);
-    pthread_mutex_unlock(&g->drain_lock);
     bd_blk_drain_notify(g, false);
 }
 
@@ -577,7 +634,6 @@ void bd_drain_all(struct bd_graph *g)
     struct bd_list *pos;
 
     atomic_fetch_add(&g->drainers, 1);
-    pthread_mutex_lock(&g->drain_lock);
     for (;;) {
         unsigned busy = 0;
 
@@ -590,18 +646,8 @@ void bd_drain_all(struct bd_graph *g)
         if (!busy) {
             break;
         }
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
-        }
+        drain_wait(g);
     }
-    pthread_mutex_unlock(&g->drain_lock);
     atomic_fetch_sub(&g->drainers, 1);
 }
 
@@ -856,6 +902,7 @@ static struct bd_child *link_child(struct bd_node *parent,
     bd_list_add_tail(&parent->children, &c->parent_link);
     /* Newest parent first, as QEMU's parent list (permission messages). */
     bd_list_add_head(&child->parents, &c->node_link);
+    edge_quiesce_sync(c, child);
     if (!strcmp(name, "file") || !strcmp(name, "image") ||
         ((role & BD_ROLE_PRIMARY) && !parent->file)) {
         if (!parent->file) {
@@ -875,6 +922,7 @@ static void unlink_child(struct bd_child *c)
 
     bd_list_del(&c->parent_link);
     bd_list_del(&c->node_link);
+    edge_quiesce_sync(c, NULL);
     if (parent->file == c) {
         parent->file = NULL;
     }
@@ -1022,9 +1070,17 @@ int bd_replace_node(struct bd_node *from, struct bd_node *to,
             continue;
         }
         bd_list_del(&c->node_link);
-        c->node = to;
+        if (c->blk) {
+            /* Requests read a backend's root node under its root lock. */
+            bd_blk_root_lock(c->blk);
+            c->node = to;
+            bd_blk_root_unlock(c->blk);
+        } else {
+            c->node = to;
+        }
         bd_ref(to);
         bd_list_add_head(&to->parents, &c->node_link);
+        edge_quiesce_sync(c, to);
         bd_unref(from);
     }
     bd_graph_bump(g);
@@ -1381,6 +1437,10 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
                           (int)(strchr(filename, ':') - filename), filename);
             goto fail;
         }
+    } else if ((flags & BD_O_PROTOCOL) &&
+               bd_opts_peek_str(options, "filename")) {
+        /* --image-opts file.filename=X: the protocol comes from X too. */
+        drv = bd_find_protocol(bd_opts_peek_str(options, "filename"));
     }
     if ((drv && drv->is_format) || !drv) {
         if (filename || bd_opts_has_prefix(options, "file")) {
@@ -1558,22 +1618,33 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     json_t *flat = NULL;
     struct bd_node *bs = NULL;
     int flags = BD_O_RDWR;
+    int r;
 
-    if (!json_object_get(nested, "driver")) {
-        bd_error_setg(errp, "Parameter 'driver' is missing");
+    /* QEMU checks the whole tree against the schema before opening
+     * anything, so a bad member deep down is reported first. */
+    bd_qapi_set_extra_drivers(g->extra_drivers);
+    r = qapi_validate(&bd_qapi_blockdev_options, nested, keyval, errp);
+    bd_qapi_set_extra_drivers(NULL);
+    if (r < 0) {
         return NULL;
     }
     if (!json_object_get(nested, "node-name")) {
         bd_error_setg(errp, "'node-name' must be specified for the root node");
         return NULL;
     }
-    (void)keyval;   /* QAPI validation (common/qapi) uses it */
     flat = bd_opts_flatten(nested);
     bs = bd_open(g, NULL, flat, flags, errp);
     if (!bs) {
         return NULL;
     }
-    bs->open_options = json_deep_copy(nested);
+    /* Keep the options typed whatever the syntax, as QEMU does (they
+     * show up in generated json: filenames). */
+    bs->open_options = keyval
+        ? qapi_keyval_to_json(&bd_qapi_blockdev_options, nested, NULL)
+        : json_deep_copy(nested);
+    if (!bs->open_options) {
+        bs->open_options = json_deep_copy(nested);
+    }
     bs->in_graph_named = true;   /* the reference bd_open gave us */
     return bs;
 }

@@ -9,7 +9,10 @@
  * already a worker thread); aio=native submits through libaio and one
  * completion thread per node wakes the waiting callers, so O_DIRECT requests
  * from many threads overlap in the kernel. Short transfers are continued,
- * EINTR/EAGAIN retried. Discard punches holes, write-zeroes uses fallocate
+ * EINTR/EAGAIN retried (a bounded number of times). With O_DIRECT, buffers
+ * the kernel would refuse go through an aligned bounce buffer, and a short
+ * read in the file's last, partial block zero-fills the rest of the
+ * (sector-rounded) node. Discard punches holes, write-zeroes uses fallocate
  * (zero range, or punch hole when unmapping is allowed), block status uses
  * SEEK_DATA/SEEK_HOLE.
  *
@@ -46,13 +49,16 @@
 enum file_aio { FILE_AIO_THREADS, FILE_AIO_NATIVE, FILE_AIO_IO_URING };
 enum file_locking { FILE_LOCK_AUTO, FILE_LOCK_ON, FILE_LOCK_OFF };
 
-/* One libaio request waiting for its completion. */
+/* One libaio request waiting for its completion; done and res are
+ * protected by the node's aio_lock. */
 struct file_aio_req {
     struct iocb iocb;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
     bool done;
     long res;
+    /* Signalled by the reaper for this request only: a broadcast on the
+     * node's aio_done woke every waiting thread per completion (32 at
+     * queue depth 32, through FUSE), which dominated file exports. */
+    pthread_cond_t cond;
 };
 
 struct file_state {
@@ -66,7 +72,13 @@ struct file_state {
     bool is_blockdev;
     bool direct;                    /* opened with O_DIRECT */
 
-    /* aio=native: the context and its completion thread. */
+    /* aio=native: the context and its completion thread, which marks
+     * requests done under aio_lock and signals each one's cond (aio_done
+     * is no longer waited on). One lock per
+     * node rather than per request: it exists before any request, so the
+     * kernel hand-over of a request needs no extra ordering. */
+    pthread_mutex_t aio_lock;
+    pthread_cond_t aio_done;
     io_context_t ctx;
     pthread_t reaper;
     bool reaper_running;
@@ -102,15 +114,18 @@ static void *file_reaper(void *opaque)
             bd_sleep_ns(1000 * 1000);
             continue;
         }
+        if (n == 0) {
+            continue;
+        }
+        pthread_mutex_lock(&s->aio_lock);
         for (i = 0; i < n; i++) {
             struct file_aio_req *r = (struct file_aio_req *)ev[i].obj;
 
-            pthread_mutex_lock(&r->lock);
             r->res = (long)ev[i].res;
             r->done = true;
             pthread_cond_signal(&r->cond);
-            pthread_mutex_unlock(&r->lock);
         }
+        pthread_mutex_unlock(&s->aio_lock);
     }
     return NULL;
 }
@@ -127,15 +142,18 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
     int tries = 0;
 
     memset(&r, 0, sizeof(r));
-    pthread_mutex_init(&r.lock, NULL);
-    pthread_cond_init(&r.cond, NULL);
     if (write) {
         io_prep_pwritev(&r.iocb, s->fd, iov, niov, off);
     } else {
         io_prep_preadv(&r.iocb, s->fd, iov, niov, off);
     }
     r.iocb.data = &r;
+    pthread_cond_init(&r.cond, NULL);
     cbs[0] = &r.iocb;
+    /* Publish r's initial state to the reaper through the lock. */
+    pthread_mutex_lock(&s->aio_lock);
+    r.done = false;
+    pthread_mutex_unlock(&s->aio_lock);
     for (;;) {
         ret = s->sys->io_submit(s->ctx, 1, cbs);
         if (ret == 1) {
@@ -146,17 +164,15 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
             bd_sleep_ns(50 * 1000);
             continue;
         }
-        pthread_mutex_destroy(&r.lock);
         pthread_cond_destroy(&r.cond);
         return ret < 0 ? ret : -EIO;
     }
-    pthread_mutex_lock(&r.lock);
+    pthread_mutex_lock(&s->aio_lock);
     while (!r.done) {
-        pthread_cond_wait(&r.cond, &r.lock);
+        pthread_cond_wait(&r.cond, &s->aio_lock);
     }
     res = r.res;
-    pthread_mutex_unlock(&r.lock);
-    pthread_mutex_destroy(&r.lock);
+    pthread_mutex_unlock(&s->aio_lock);
     pthread_cond_destroy(&r.cond);
     return res;
 }
@@ -732,8 +748,12 @@ static int file_open(struct bd_node *bs, json_t *options, int flags,
             bd_error_setg_errno(errp, -ret, "Unable to use native AIO");
             goto fail;
         }
+        pthread_mutex_init(&s->aio_lock, NULL);
+        pthread_cond_init(&s->aio_done, NULL);
         atomic_store(&s->stopping, false);
         if (pthread_create(&s->reaper, NULL, file_reaper, s) != 0) {
+            pthread_mutex_destroy(&s->aio_lock);
+            pthread_cond_destroy(&s->aio_done);
             s->sys->io_destroy(s->ctx);
             bd_error_setg(errp, "Unable to start the AIO completion thread");
             ret = -EAGAIN;
@@ -761,6 +781,8 @@ static void file_close(struct bd_node *bs)
         atomic_store(&s->stopping, true);
         pthread_join(s->reaper, NULL);
         s->sys->io_destroy(s->ctx);
+        pthread_mutex_destroy(&s->aio_lock);
+        pthread_cond_destroy(&s->aio_done);
         s->reaper_running = false;
     }
     if (s->fd >= 0) {
@@ -818,9 +840,31 @@ int bd_driver_file_create(const char *filename, json_t *options,
     return ret;
 }
 
+/* BlockdevOptionsFile, as blockdev-add validates it. */
+static const struct qapi_type file_aio_qapi = {
+    .kind = QAPI_ENUM, .name = "BlockdevAioOptions", .enum_values = aio_names,
+};
+static const struct qapi_type file_locking_qapi = {
+    .kind = QAPI_ENUM, .name = "OnOffAuto", .enum_values = locking_names,
+};
+static const struct qapi_member file_qapi_members[] = {
+    { "filename", &qapi_type_str, false },
+    { "locking", &file_locking_qapi, true },
+    { "aio", &file_aio_qapi, true },
+    { "aio-max-batch", &qapi_type_int, true },
+    { "drop-cache", &qapi_type_bool, true },
+    { "x-check-cache-dropped", &qapi_type_bool, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type file_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsFile",
+    .members = file_qapi_members,
+};
+
 static const struct bd_driver file_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "file",
+    .qapi_options = &file_qapi_options,
     .protocol_name = "file",
     .instance_size = sizeof(struct file_state),
     .parse_filename = file_parse_filename,

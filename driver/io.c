@@ -10,8 +10,8 @@
  *  - the generic debug events (pwritev, pwritev_zero, pwritev_done on the
  *    written node; flush_to_os / flush_to_disk on the flushed node's primary
  *    child);
- *  - FUA emulation by a flush when the driver cannot honour FUA, and the
- *    zero-buffer fallback for write-zeroes;
+ *  - FUA emulation by a flush when the driver cannot honour FUA, the
+ *    zero-buffer fallback for write-zeroes, and detect-zeroes;
  *  - flush generations: a flush reaches the driver's flush_to_disk only when
  *    the node was written since its last good flush (as in QEMU);
  *  - in-flight counting for drain, overlap tracking for RMW, dirty bitmaps.
@@ -654,18 +654,23 @@ int bd_node_pdiscard(struct bd_node *bs, int64_t off, int64_t bytes)
         int64_t num = bytes;
 
         if (head) {
-            /* Piece up to the next discard-aligned boundary; keep it a
-             * multiple of the request alignment when it can be. */
+            /* Small pieces up to the next discard-aligned boundary: first
+             * the remainder modulo the request alignment, then the aligned
+             * rest (QEMU's split, so drivers see the same requests). */
             num = BD_MIN(bytes, (int64_t)align - head);
-            if (num % ra && num > (int64_t)ra) {
-                num -= num % ra;
+            if (num % ra) {
+                num %= ra;
             }
             head = (head + num) % align;
         } else if (tail) {
             if (num > align) {
                 num -= tail;
             } else if (tail % ra && tail > (int64_t)ra) {
-                num -= tail % ra;
+                /* Split off the sub-alignment remainder. tail must shrink
+                 * with it: left at its old value, the next round would cut
+                 * the remainder to zero bytes and never advance. */
+                tail %= ra;
+                num -= tail;
             }
         }
         if ((uint64_t)num > max_pd) {

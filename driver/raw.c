@@ -243,9 +243,22 @@ static int raw_create(const char *filename, json_t *options,
     return bd_driver_file_create(filename, options, errp);
 }
 
+/* BlockdevOptionsRaw, as blockdev-add validates it. */
+static const struct qapi_member raw_qapi_members[] = {
+    { "file", &bd_qapi_blockdev_ref, false },
+    { "offset", &qapi_type_int, true },
+    { "size", &qapi_type_int, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type raw_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsRaw",
+    .members = raw_qapi_members,
+};
+
 static const struct bd_driver raw_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "raw",
+    .qapi_options = &raw_qapi_options,
     .is_format = true,
     .instance_size = sizeof(struct raw_state),
     .probe = raw_probe,

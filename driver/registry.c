@@ -19,6 +19,8 @@ static bd_driver_accessor *const accessors[] = {
     bd_driver_raw,
     bd_driver_null_co,
     bd_driver_null_aio,
+    bd_driver_blkdebug,     /* driver/blkdebug.c (issue 4) */
+    bd_driver_mirror_top,
     bd_driver_qcow2,
 };
 
