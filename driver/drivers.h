@@ -12,6 +12,7 @@ const struct bd_driver *bd_driver_file(void);
 const struct bd_driver *bd_driver_raw(void);
 const struct bd_driver *bd_driver_null_co(void);
 const struct bd_driver *bd_driver_null_aio(void);
+const struct bd_driver *bd_driver_copy_before_write(void);
 
 #include <jansson.h>
 #include "common/error.h"

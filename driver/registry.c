@@ -18,6 +18,7 @@ static bd_driver_accessor *const accessors[] = {
     bd_driver_raw,
     bd_driver_null_co,
     bd_driver_null_aio,
+    bd_driver_copy_before_write,
 };
 
 #define NDRIVERS (sizeof(accessors) / sizeof(accessors[0]))

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "jobs/job.h"
+#include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
 
 /* The scalar types live in common/qapi.c, which the monitor brings; weak
@@ -240,3 +241,8 @@ const struct qmp_command qmp_cmds_jobs[] = {
     { "block-job-set-speed", &speed_args, qmp_block_job_set_speed, 0 },
     { NULL, NULL, NULL, 0 },
 };
+
+const struct qmp_command *qmp_jobs_commands(void)
+{
+    return qmp_cmds_jobs;
+}
