@@ -428,6 +428,7 @@ static void run_policy(struct fixture *f, const char *policy, int err,
 {
     char args[300];
 
+    make_file(f->tgt, IMG_SIZE, 0);
     set_fault(f->tgt, true, err, 1, 0);
     snprintf(args, sizeof(args), "{\"job-id\":\"p\",\"device\":\"src\","
              "\"target\":\"tgt\",\"sync\":\"full\","
@@ -662,6 +663,7 @@ static void test_verbs(void **state)
     err_is(f, "block-job-pause", "{\"device\":\"nope\"}",
            "Block job 'nope' not found");
     ok(f, "job-pause", "{\"id\":\"v\"}");
+    wait_status(f, "v", "paused");
     err_is(f, "job-pause", "{\"id\":\"v\"}", "Job is already paused");
     ok(f, "block-job-set-speed", "{\"device\":\"v\",\"speed\":0}");
     err_is(f, "block-job-set-speed", "{\"device\":\"v\",\"speed\":-5}",
