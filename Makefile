@@ -74,6 +74,7 @@ LIB_SRCS :=
 CLI_SRCS :=
 UNIT_TESTS :=
 TOOLS :=
+BENCHES :=
 
 include common/module.mk
 include injector/module.mk
@@ -84,6 +85,8 @@ include monitor/module.mk
 include scenarios/module.mk
 include cli/module.mk
 include tests/module.mk
+# Last: its `bench` rule expands BENCHES as every area left it.
+include bench/module.mk
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/%.o)
@@ -116,6 +119,14 @@ $(BLKRIG): $(CLI_OBJS) $(LIB)
 
 # Test binaries and the check targets live in tests/module.mk.
 
+# Coverage: a separate cov build (never sanitized), counters zeroed, the
+# whole check run, then coverage/report.sh (lcov capture, exclusions,
+# genhtml into coverage/html, summary, gate in coverage/gate.txt).
+coverage:
+	$(Q)if [ -d build/cov ]; then find build/cov -name '*.gcda' -delete; fi
+	$(Q)$(MAKE) --no-print-directory BUILD=cov SANITIZE= check
+	$(Q)coverage/report.sh build/cov
+
 clean:
-	rm -rf build coverage/html coverage/*.info coverage/*.txt
+	rm -rf build coverage/html coverage/*.info coverage/summary.txt
 	find . -name '*.out.bad' -delete -o -name '*.notrun' -delete

@@ -37,75 +37,114 @@ static int suffix_shift(char c)
     }
 }
 
+/*
+ * qemu_strtosz's rules, which scripts rely on because they hand the same
+ * strings to QEMU:
+ *  - the integer part is decimal; "0x..." is hex and then takes neither a
+ *    fraction nor a suffix;
+ *  - a fraction needs a suffix other than B ("1.5k"), "1.k" is fine, and
+ *    'e'/'E' after the digits is the exabyte suffix, never an exponent;
+ *  - the result is exact (fixed point, not a double) with halves rounded
+ *    up: "0.5k" is 512, "1.0005k" is 1025;
+ *  - a leading '-' is out of range (-ERANGE) when digits follow, so are
+ *    results of 2^64 or more; anything else malformed is -EINVAL.
+ */
 int bd_parse_size_unit(const char *s, uint64_t default_unit, uint64_t *out)
 {
     const char *p = s;
-    char *end = NULL;
-    uint64_t ival;
-    double frac = 0;
+    const char *end = NULL;
+    char *e = NULL;
+    uint64_t ival = 0;
+    uint64_t frac = 0;      /* fraction in units of 2^-64 */
+    bool have_int = false;
     int shift;
+    unsigned __int128 total;
     uint64_t mult;
-    bool hex;
 
     while (isspace((unsigned char)*p)) {
         p++;
     }
     if (*p == '-') {
-        /* Reject anything that parses as a negative number as out of range,
-         * anything else as malformed (QEMU's split between the two). */
+        return isdigit((unsigned char)p[1]) || p[1] == '.' ? -ERANGE
+                                                            : -EINVAL;
+    }
+    if (isdigit((unsigned char)*p)) {
         errno = 0;
-        strtod(p, &end);
-        return end != p ? -ERANGE : -EINVAL;
-    }
-    if (!isdigit((unsigned char)*p) && *p != '.') {
+        ival = strtoull(p, &e, 10);
+        if (errno == ERANGE) {
+            return -ERANGE;
+        }
+        have_int = true;
+        end = e;
+    } else if (*p == '.') {
+        end = p;
+    } else {
         return -EINVAL;
     }
-    hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
-    errno = 0;
-    ival = strtoull(p, &end, hex ? 16 : 10);
-    if (errno == ERANGE) {
-        return -ERANGE;
-    }
-    if (end == p && *p != '.') {
-        return -EINVAL;
-    }
-    if (*end == '.' && !hex) {
-        char *fend = NULL;
-        frac = strtod(end, &fend);
-        if (fend == end + 1 && !isdigit((unsigned char)end[1])) {
+    if (have_int && ival == 0 && (*end == 'x' || *end == 'X')) {
+        errno = 0;
+        ival = strtoull(p, &e, 16);
+        if (errno == ERANGE) {
+            return -ERANGE;
+        }
+        if (e == end + 1 || *e == '.' || suffix_shift(*e) >= 0 ||
+            *e != '\0') {
+            /* "0x" alone, or a hex number with a fraction or suffix (B,
+             * E are hex digits, so only the others can reach here). */
             return -EINVAL;
         }
-        end = fend;
+        *out = ival;
+        return 0;
+    }
+    if (*end == '.') {
+        const char *d = end + 1;
+        int ndig = 0;
+        /* Read the digits exactly: value = sum d_i * 10^-i in 64.64 fixed
+         * point, accumulated from the last digit backwards. */
+        const char *last = d;
+
+        while (isdigit((unsigned char)*last)) {
+            last++;
+        }
+        ndig = (int)(last - d);
+        if (!have_int && ndig == 0) {
+            return -EINVAL;
+        }
+        {
+            unsigned __int128 acc = 0;   /* 64.64 fixed point, < 1 */
+            const char *q;
+
+            for (q = last; q > d; q--) {
+                acc = (acc + ((unsigned __int128)(q[-1] - '0') << 64)) / 10;
+            }
+            frac = (uint64_t)acc;
+        }
+        end = last;
     }
     shift = suffix_shift(*end);
     if (shift >= 0) {
-        if (hex && frac == 0 && shift == 0) {
-            /* "0x10B" is ambiguous with hex digits; QEMU rejects it too. */
-            return -EINVAL;
-        }
         mult = 1ULL << shift;
         end++;
     } else {
-        if (frac != 0) {
-            return -EINVAL;   /* fractions only make sense with a unit */
-        }
         mult = default_unit;
     }
     if (*end != '\0') {
         return -EINVAL;
     }
-    if (ival > UINT64_MAX / mult) {
+    if (mult == 1 && frac) {
+        return -EINVAL;   /* a fraction needs a unit to scale it */
+    }
+    total = (unsigned __int128)ival * mult;
+    if (frac) {
+        unsigned __int128 f = (unsigned __int128)frac * mult;
+
+        /* Integer part of the fraction, plus one when the rest >= 1/2. */
+        total += (f >> 64) + (((uint64_t)f >> 63) & 1);
+    }
+    if (total > UINT64_MAX) {
         return -ERANGE;
     }
-    ival *= mult;
-    if (frac != 0) {
-        double extra = frac * (double)mult;
-        if ((double)ival + extra >= 18446744073709551616.0) {
-            return -ERANGE;
-        }
-        ival += (uint64_t)extra;
-    }
-    *out = ival;
+    *out = (uint64_t)total;
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #define BLKRIG_QAPI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "common/error.h"
@@ -48,7 +49,9 @@ struct qapi_member {
 
 struct qapi_variant {
     const char *value;              /* discriminator value */
-    const struct qapi_type *type;   /* QAPI_STRUCT whose members are added */
+    /* QAPI_STRUCT whose members are added; NULL: the variant is not
+     * described yet, so members beyond the base are not checked. */
+    const struct qapi_type *type;
 };
 
 struct qapi_type {
@@ -60,6 +63,11 @@ struct qapi_type {
     const char *discriminator;              /* QAPI_UNION */
     const struct qapi_variant *variants;    /* QAPI_UNION */
     const struct qapi_type *const *alternatives; /* QAPI_ALTERNATE, NULL-end */
+    /* QAPI_UNION whose variants are only known at run time (one per
+     * registered block driver): used when variants is NULL. Returns the
+     * variant for a discriminator value or NULL; the result need only stay
+     * valid until the next call on the same thread. */
+    const struct qapi_variant *(*variant_lookup)(const char *value);
 };
 
 /* Built-in scalar types (defined in qapi.c). */
@@ -81,5 +89,44 @@ extern const struct qapi_type qapi_type_any;
  */
 int qapi_validate(const struct qapi_type *t, json_t *v, bool keyval,
                   struct bd_error **errp);
+
+/*
+ * Messages, as QEMU 10.0.2's visitors word them (P = member path, N = bare
+ * member name, "null" for list elements):
+ *   JSON type mismatch     Invalid parameter type for 'P', expected: T
+ *                          (T: string, integer, number, boolean, object,
+ *                          array, null, or the alternate's name)
+ *   JSON uint64/uint32     Parameter 'P' expects uint64 (not a number)
+ *   keyval scalar          Parameter 'P' expects integer | size | number |
+ *                          'on' or 'off'
+ *   keyval scalar as dict  Parameters 'P.*' are unexpected
+ *   range (int32, uint32)  Parameter 'N' expects int32_t | uint32_t
+ *   enum, discriminator    Parameter 'N' does not accept value 'V'
+ *   missing / extra        Parameter 'P' is missing / is unexpected
+ * Paths: JSON "a.b[0].c", keyval "a.b.0.c".
+ */
+
+/*
+ * Typed getters for values that passed qapi_validate, in either shape
+ * (JSON scalars or keyval strings). Absent keys give def.
+ */
+const char *qapi_get_str(const json_t *obj, const char *key,
+                         const char *def);
+bool qapi_get_bool(const json_t *obj, const char *key, bool def);
+int64_t qapi_get_int(const json_t *obj, const char *key, int64_t def);
+/* uint64/size: keyval strings may carry size suffixes ("4k"). */
+uint64_t qapi_get_uint(const json_t *obj, const char *key, uint64_t def);
+
+/*
+ * Convert a validated keyval tree (strings) into the JSON shape t describes
+ * (integers, booleans, numbers), so handlers see one form. Returns a new
+ * reference, or NULL with errp set (the same messages as qapi_validate).
+ */
+json_t *qapi_keyval_to_json(const struct qapi_type *t, json_t *v,
+                            struct bd_error **errp);
+
+/* Find a variant of a union (static or run-time table); NULL if unknown. */
+const struct qapi_variant *qapi_union_variant(const struct qapi_type *t,
+                                              const char *value);
 
 #endif

@@ -21,6 +21,11 @@ struct bd_blk {
     char *name;                   /* NULL: anonymous */
     uint64_t perm;
     uint64_t shared;
+    /* root_lock orders request entry against insert/remove: a request
+     * reads root and counts itself in flight under it, so remove (which
+     * clears root under it, then drains) never frees an edge or node a
+     * request is entering through. */
+    pthread_mutex_t root_lock;
     struct bd_child *root;        /* NULL while no node is inserted */
     atomic_bool write_cache;
 
@@ -51,6 +56,16 @@ struct bd_blk *bd_blk_find(struct bd_graph *g, const char *name)
     return found;
 }
 
+void bd_blk_root_lock(struct bd_blk *b)
+{
+    pthread_mutex_lock(&b->root_lock);
+}
+
+void bd_blk_root_unlock(struct bd_blk *b)
+{
+    pthread_mutex_unlock(&b->root_lock);
+}
+
 void bd_blk_drain_notify(struct bd_graph *g, bool begin)
 {
     (void)g;
@@ -68,6 +83,7 @@ struct bd_blk *bd_blk_new(struct bd_graph *g, const char *name,
     b->shared = shared;
     atomic_store(&b->write_cache, true);
     pthread_mutex_init(&b->stats_lock, NULL);
+    pthread_mutex_init(&b->root_lock, NULL);
     bd_graph_lock(g);
     bd_list_add_tail(bd_graph_blk_list(g), &b->link);
     bd_graph_unlock(g);
@@ -100,7 +116,9 @@ int bd_blk_insert(struct bd_blk *b, struct bd_node *n, struct bd_error **errp)
         free(c);
         return ret;
     }
+    pthread_mutex_lock(&b->root_lock);
     b->root = c;
+    pthread_mutex_unlock(&b->root_lock);
     bd_graph_bump(b->graph);
     bd_graph_unlock(b->graph);
     return 0;
@@ -108,16 +126,24 @@ int bd_blk_insert(struct bd_blk *b, struct bd_node *n, struct bd_error **errp)
 
 void bd_blk_remove(struct bd_blk *b)
 {
-    struct bd_child *c = b->root;
+    struct bd_child *c = NULL;
     struct bd_node *n = NULL;
 
+    /* Unpublish first: no request can enter after this, and the ones that
+     * already entered are counted in flight on the node, so the drain
+     * below waits for them before the edge goes away. */
+    pthread_mutex_lock(&b->root_lock);
+    c = b->root;
+    b->root = NULL;
+    pthread_mutex_unlock(&b->root_lock);
     if (!c) {
         return;
     }
+    bd_graph_lock(b->graph);
     n = c->node;
+    bd_graph_unlock(b->graph);
     bd_drained_begin(n);
     bd_graph_lock(b->graph);
-    b->root = NULL;
     bd_list_del(&c->node_link);
     bd_refresh_perms(n, NULL);
     bd_graph_bump(b->graph);
@@ -143,13 +169,19 @@ void bd_blk_free(struct bd_blk *b)
         bd_acct_hist_free(&b->hist[t]);
     }
     pthread_mutex_destroy(&b->stats_lock);
+    pthread_mutex_destroy(&b->root_lock);
     free(b->name);
     free(b);
 }
 
 struct bd_node *bd_blk_node(struct bd_blk *b)
 {
-    return b->root ? b->root->node : NULL;
+    struct bd_node *n = NULL;
+
+    pthread_mutex_lock(&b->root_lock);
+    n = b->root ? b->root->node : NULL;
+    pthread_mutex_unlock(&b->root_lock);
+    return n;
 }
 
 const char *bd_blk_name(const struct bd_blk *b)
@@ -210,19 +242,32 @@ int64_t bd_blk_getlength(struct bd_blk *b)
 static struct bd_node *blk_enter(struct bd_blk *b)
 {
     for (;;) {
-        struct bd_child *c = b->root;
-        struct bd_node *n = c ? c->node : NULL;
+        struct bd_child *c = NULL;
+        struct bd_node *n = NULL;
 
+        pthread_mutex_lock(&b->root_lock);
+        c = b->root;
+        n = c ? c->node : NULL;
         if (!n) {
+            pthread_mutex_unlock(&b->root_lock);
             return NULL;
         }
         bd_inc_in_flight(n);
-        if (atomic_load(&n->quiesce_counter) == 0 && b->root == c &&
-            c->node == n) {
+        /* c->node only moves inside a drained section (bd_replace_node),
+         * so after the quiesce check it is stable for this request. */
+        if (atomic_load(&n->quiesce_counter) == 0 && c->node == n) {
+            pthread_mutex_unlock(&b->root_lock);
             return n;
         }
+        /* Keep n alive while waiting: a remove may run meanwhile. The
+         * in-flight count drops only after root_lock is released, because
+         * it may take the graph's drain lock (lock order: graph lock ->
+         * root_lock, drain lock never under root_lock). */
+        bd_ref(n);
+        pthread_mutex_unlock(&b->root_lock);
         bd_dec_in_flight(n);
         bd_wait_quiesce_end(n);
+        bd_unref(n);
     }
 }
 

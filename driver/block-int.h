@@ -43,6 +43,9 @@
 #define BD_ROLE_PRIMARY   0x10  /* the node's primary child */
 #define BD_ROLE_STORAGE   (BD_ROLE_DATA | BD_ROLE_METADATA)
 
+/* Node lengths are whole 512-byte sectors, as in QEMU (see bd_getlength). */
+#define BD_SECTOR_SIZE 512
+
 struct bd_limits {
     uint32_t request_alignment;      /* >= 1, power of two */
     uint64_t max_transfer;           /* 0: unlimited; multiple of alignment */
@@ -64,6 +67,8 @@ struct bd_child {
     struct bd_node *node;       /* the child node */
     uint64_t perm;              /* permissions this edge takes */
     uint64_t shared;            /* permissions it lets other edges take */
+    bool quiesced_parent;       /* node is drained and has quiesced the
+                                   parent through this edge (core.c) */
     struct bd_list parent_link; /* in parent->children */
     struct bd_list node_link;   /* in node->parents */
 };
@@ -223,6 +228,17 @@ struct bd_driver {
                   struct bd_error **errp);
     /* True if the node's content reads as zeroes when never written. */
     int (*has_zero_init)(struct bd_node *bs);
+
+    /*
+     * Drained sections (QEMU's bdrv_drain_begin/end): drain_begin is called
+     * when the node's quiesce counter goes 0 -> 1, after the same call on
+     * its parents (stop top-down); drain_end when it goes 1 -> 0, before
+     * its parents (restart bottom-up). Called with the graph lock held and
+     * requests possibly still in flight (the core waits for them after
+     * drain_begin). Must not issue I/O or block. NULL: nothing to do.
+     */
+    void (*drain_begin)(struct bd_node *bs);
+    void (*drain_end)(struct bd_node *bs);
 };
 
 /* ------------------------------------------------------------------ */
@@ -237,12 +253,34 @@ struct bd_driver {
     }
 
 const struct bd_driver *bd_find_driver(const char *name);
+/* The protocol driver for filename: `file` for a plain path (no colon, or
+ * a '/' before the first colon), NULL for an unknown "proto:" prefix. */
 const struct bd_driver *bd_find_protocol(const char *filename);
 /* Probe formats over buf; returns the best driver (raw when nothing else). */
 const struct bd_driver *bd_probe_format(const uint8_t *buf, int len,
                                         const char *filename);
 /* NULL-terminated list of all drivers (registration order). */
 const struct bd_driver *const *bd_driver_list(void);
+/* Extra drivers that "driver" may name in graph g only (after the
+ * registry, which they cannot shadow): the hook for test-only drivers
+ * (tests/helpers/test-drivers.h). list is NULL-terminated and must outlive
+ * the graph; set it before opening nodes. */
+void bd_graph_set_extra_drivers(struct bd_graph *g,
+                                const struct bd_driver *const *list);
+
+/* ------------------------------------------------------------------ */
+/* driver/qapi-block.c: the blockdev-add schema (common/qapi.h)         */
+
+/* BlockdevOptions: the generic members plus, chosen by "driver", the
+ * members in each registered driver's qapi_options. */
+extern const struct qapi_type bd_qapi_blockdev_options;
+/* A child: a node-name string or a nested BlockdevOptions ("file"). */
+extern const struct qapi_type bd_qapi_blockdev_ref;
+/* Same, or null ("backing": null). */
+extern const struct qapi_type bd_qapi_blockdev_ref_or_null;
+/* Drivers besides the registry's that validation on this thread accepts
+ * (a test graph's extra drivers; NULL to reset). */
+void bd_qapi_set_extra_drivers(const struct bd_driver *const *list);
 
 /* ------------------------------------------------------------------ */
 /* driver/core.c: helpers for drivers                                   */
@@ -275,6 +313,16 @@ void bd_default_perms(struct bd_node *bs, struct bd_child *c, unsigned role,
 /* Cumulative perm/shared of all parents of n. */
 void bd_node_parent_perms(struct bd_node *n, uint64_t *perm,
                           uint64_t *shared);
+/*
+ * Open a node with the given driver table instead of looking "driver" up in
+ * the registry (bd_open's rules otherwise). For test-only drivers
+ * (tests/helpers/test-drivers.c) and embedders; children named in options
+ * are still opened through the registry, or referenced by node name.
+ */
+struct bd_node *bd_open_driver(struct bd_graph *g,
+                               const struct bd_driver *drv,
+                               json_t *options, int flags,
+                               struct bd_error **errp);
 /* Find a child by name. */
 struct bd_child *bd_node_child(struct bd_node *bs, const char *name);
 /* The filtered child of a filter, else NULL. */

@@ -37,6 +37,8 @@ struct bd_graph {
     pthread_mutex_t drain_lock;
     pthread_cond_t drain_cond;
     atomic_int drainers;
+    /* Drivers known to this graph only (test drivers), NULL-terminated. */
+    const struct bd_driver *const *extra_drivers;
     /* Syscall table for file nodes (tests swap it; see file-sys.h). */
     const struct bd_file_sys *file_sys;
     /* QMP-style event sink (monitor or scenario transcript). */
@@ -123,6 +125,27 @@ const struct bd_file_sys *bd_graph_file_sys(struct bd_graph *g)
 void bd_graph_set_file_sys(struct bd_graph *g, const struct bd_file_sys *sys)
 {
     g->file_sys = sys;
+}
+
+void bd_graph_set_extra_drivers(struct bd_graph *g,
+                                const struct bd_driver *const *list)
+{
+    g->extra_drivers = list;
+}
+
+/* The registry first, so a graph can add drivers but never shadow one. */
+static const struct bd_driver *graph_find_driver(struct bd_graph *g,
+                                                 const char *name)
+{
+    const struct bd_driver *drv = bd_find_driver(name);
+    const struct bd_driver *const *d;
+
+    for (d = g->extra_drivers; !drv && d && *d; d++) {
+        if (!strcmp((*d)->name, name)) {
+            drv = *d;
+        }
+    }
+    return drv;
 }
 
 void bd_graph_set_qevent_sink(struct bd_graph *g, bd_qevent_fn *fn,
@@ -350,18 +373,27 @@ uint32_t bd_node_request_alignment(const struct bd_node *n)
 static int64_t getlength_uncached(struct bd_node *n)
 {
     struct bd_child *fc = NULL;
+    int64_t len;
 
     if (!n->drv) {
         return -ENOMEDIUM;
     }
     if (n->drv->getlength) {
-        return n->drv->getlength(n);
+        len = n->drv->getlength(n);
+    } else {
+        fc = bd_filter_child(n);
+        if (!fc) {
+            fc = n->file;
+        }
+        len = fc ? bd_getlength(fc->node) : -ENOTSUP;
     }
-    fc = bd_filter_child(n);
-    if (!fc) {
-        fc = n->file;
+    /* QEMU keeps node sizes in 512-byte sectors, rounding up: a 1000-byte
+     * file is a 1024-byte node whose tail reads as zeroes. Scripts see the
+     * length (qemu-io `length`, the bounds of `read`), so do the same. */
+    if (len > INT64_MAX - (BD_SECTOR_SIZE - 1)) {
+        return -EFBIG;
     }
-    return fc ? bd_getlength(fc->node) : -ENOTSUP;
+    return len < 0 ? len : BD_ROUND_UP(len, (int64_t)BD_SECTOR_SIZE);
 }
 
 /* The length is cached: writes past the end and truncates refresh it, so
@@ -433,17 +465,86 @@ void bd_wait_quiesce_end(struct bd_node *bs)
     pthread_mutex_unlock(&g->drain_lock);
 }
 
-/* Apply delta to the quiesce counter of n and every node above it. */
-static void quiesce_up(struct bd_node *n, int delta)
+/*
+ * Quiescing, QEMU's way. A node's quiesce_counter counts the drained
+ * sections on it plus its quiesced child edges. When the counter leaves 0
+ * the node quiesces every parent edge once (bd_child.quiesced_parent), so
+ * the parents above it stop too; when it returns to 0 they are released.
+ * Edges that appear, move or vanish while a node is drained keep the
+ * parents' counts balanced (edge_quiesce_sync), which is what makes graph
+ * changes inside a drained section (filter insertion by jobs) safe.
+ * Parents quiesce before the node's drain_begin and resume after its
+ * drain_end, so a filter stops its own activity only once nothing above
+ * can send it more. Called with the graph lock held.
+ */
+static void node_drain_begin(struct bd_node *n);
+static void node_drain_end(struct bd_node *n);
+
+static void parent_drain_begin(struct bd_child *c)
+{
+    if (!c->quiesced_parent) {
+        c->quiesced_parent = true;
+        if (c->parent) {
+            node_drain_begin(c->parent);
+        }
+    }
+}
+
+static void parent_drain_end(struct bd_child *c)
+{
+    if (c->quiesced_parent) {
+        c->quiesced_parent = false;
+        if (c->parent) {
+            node_drain_end(c->parent);
+        }
+    }
+}
+
+static void node_drain_begin(struct bd_node *n)
 {
     struct bd_list *pos;
 
-    atomic_fetch_add(&n->quiesce_counter, delta);
+    if (atomic_fetch_add(&n->quiesce_counter, 1) != 0) {
+        return;
+    }
     bd_list_for_each(pos, &n->parents) {
-        struct bd_child *c = BD_LIST_ENTRY(pos, struct bd_child, node_link);
-        if (c->parent) {
-            quiesce_up(c->parent, delta);
-        }
+        parent_drain_begin(BD_LIST_ENTRY(pos, struct bd_child, node_link));
+    }
+    if (n->drv->drain_begin) {
+        n->drv->drain_begin(n);
+    }
+}
+
+static void node_drain_end(struct bd_node *n)
+{
+    struct bd_graph *g = n->graph;
+    struct bd_list *pos;
+    int old = atomic_fetch_sub(&n->quiesce_counter, 1);
+
+    assert(old > 0);
+    if (old != 1) {
+        return;
+    }
+    if (n->drv->drain_end) {
+        n->drv->drain_end(n);
+    }
+    bd_list_for_each(pos, &n->parents) {
+        parent_drain_end(BD_LIST_ENTRY(pos, struct bd_child, node_link));
+    }
+    /* Wake backends waiting in bd_wait_quiesce_end. */
+    pthread_mutex_lock(&g->drain_lock);
+    pthread_cond_broadcast(&g->drain_cond);
+    pthread_mutex_unlock(&g->drain_lock);
+}
+
+/* Edge c now points at c->node (or at nothing, node NULL): its parent is
+ * quiesced exactly when that node is. */
+static void edge_quiesce_sync(struct bd_child *c, struct bd_node *node)
+{
+    if (node && atomic_load(&node->quiesce_counter) > 0) {
+        parent_drain_begin(c);
+    } else {
+        parent_drain_end(c);
     }
 }
 
@@ -473,39 +574,48 @@ static unsigned busy_above(struct bd_node *n)
     return sum;
 }
 
+/* Sleep until a request completes somewhere in g, or 10 ms: completions
+ * broadcast drain_cond, and the timeout covers a completion that happened
+ * between the caller's busy check and this wait (and requests that were
+ * between their in-flight increment and their quiesce check). */
+static void drain_wait(struct bd_graph *g)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g->drain_lock);
+    pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
+    pthread_mutex_unlock(&g->drain_lock);
+}
+
 void bd_drained_begin(struct bd_node *n)
 {
     struct bd_graph *g = n->graph;
 
     pthread_mutex_lock(&g->lock);
-    quiesce_up(n, 1);
+    node_drain_begin(n);
     pthread_mutex_unlock(&g->lock);
     bd_blk_drain_notify(g, true);
     atomic_fetch_add(&g->drainers, 1);
-    pthread_mutex_lock(&g->drain_lock);
     for (;;) {
         unsigned busy;
 
+        /* Never hold drain_lock while taking the graph lock: request
+         * completions take drain_lock, and some run under the graph lock
+         * (probing reads during an open). */
         pthread_mutex_lock(&g->lock);
         busy = busy_below(n) + busy_above(n);
         pthread_mutex_unlock(&g->lock);
         if (!busy) {
             break;
         }
-        /* Completions broadcast; the timeout covers requests that were
-         * between their in-flight increment and their quiesce check. */
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
-        }
+        drain_wait(g);
     }
-    pthread_mutex_unlock(&g->drain_lock);
     atomic_fetch_sub(&g->drainers, 1);
 }
 
@@ -514,11 +624,8 @@ void bd_drained_end(struct bd_node *n)
     struct bd_graph *g = n->graph;
 
     pthread_mutex_lock(&g->lock);
-    quiesce_up(n, -1);
+    node_drain_end(n);
     pthread_mutex_unlock(&g->lock);
-    pthread_mutex_lock(&g->drain_lock);
-    pthread_cond_broadcast(&g->drain_cond);
-    pthread_mutex_unlock(&g->drain_lock);
     bd_blk_drain_notify(g, false);
 }
 
@@ -527,7 +634,6 @@ void bd_drain_all(struct bd_graph *g)
     struct bd_list *pos;
 
     atomic_fetch_add(&g->drainers, 1);
-    pthread_mutex_lock(&g->drain_lock);
     for (;;) {
         unsigned busy = 0;
 
@@ -540,18 +646,8 @@ void bd_drain_all(struct bd_graph *g)
         if (!busy) {
             break;
         }
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 10 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&g->drain_cond, &g->drain_lock, &ts);
-        }
+        drain_wait(g);
     }
-    pthread_mutex_unlock(&g->drain_lock);
     atomic_fetch_sub(&g->drainers, 1);
 }
 
@@ -659,10 +755,13 @@ static int check_node_perms(struct bd_node *n, struct bd_error **errp)
             if (a == b) {
                 continue;
             }
-            clash = a->perm & ~b->shared;
+            /* QEMU asks "does a allow b?" with a in the outer loop, so
+             * the first conflict it reports names the inner edge as the
+             * one requiring and the outer one as unsharing. */
+            clash = b->perm & ~a->shared;
             if (clash) {
-                char *da = edge_desc(a);
-                char *db = edge_desc(b);
+                char *da = edge_desc(b);
+                char *db = edge_desc(a);
 
                 bd_error_setg(errp, "Permission conflict on node '%s': "
                               "permissions '%s' are both required by %s and "
@@ -803,6 +902,7 @@ static struct bd_child *link_child(struct bd_node *parent,
     bd_list_add_tail(&parent->children, &c->parent_link);
     /* Newest parent first, as QEMU's parent list (permission messages). */
     bd_list_add_head(&child->parents, &c->node_link);
+    edge_quiesce_sync(c, child);
     if (!strcmp(name, "file") || !strcmp(name, "image") ||
         ((role & BD_ROLE_PRIMARY) && !parent->file)) {
         if (!parent->file) {
@@ -822,6 +922,7 @@ static void unlink_child(struct bd_child *c)
 
     bd_list_del(&c->parent_link);
     bd_list_del(&c->node_link);
+    edge_quiesce_sync(c, NULL);
     if (parent->file == c) {
         parent->file = NULL;
     }
@@ -969,9 +1070,17 @@ int bd_replace_node(struct bd_node *from, struct bd_node *to,
             continue;
         }
         bd_list_del(&c->node_link);
-        c->node = to;
+        if (c->blk) {
+            /* Requests read a backend's root node under its root lock. */
+            bd_blk_root_lock(c->blk);
+            c->node = to;
+            bd_blk_root_unlock(c->blk);
+        } else {
+            c->node = to;
+        }
         bd_ref(to);
         bd_list_add_head(&to->parents, &c->node_link);
+        edge_quiesce_sync(c, to);
         bd_unref(from);
     }
     bd_graph_bump(g);
@@ -999,8 +1108,14 @@ static int assign_node_name(struct bd_node *bs, const char *name,
     struct bd_graph *g = bs->graph;
 
     if (name) {
-        if (!bd_id_wellformed(name, 0) || strlen(name) > 31) {
+        /* QEMU checks the syntax first, then the length, each with its
+         * own message. */
+        if (!bd_id_wellformed(name, 0)) {
             bd_error_setg(errp, "Invalid node-name: '%s'", name);
+            return -EINVAL;
+        }
+        if (strlen(name) >= sizeof(bs->node_name)) {
+            bd_error_setg(errp, "Node name too long");
             return -EINVAL;
         }
         if (bd_blk_find(g, name)) {
@@ -1021,6 +1136,31 @@ static int assign_node_name(struct bd_node *bs, const char *name,
     } while (node_name_taken(g, bs->node_name));
     bs->name_generated = true;
     return 0;
+}
+
+/* Like bd_opts_take_enum, but a bad value stays in options (for the
+ * caller's message) and is reported as -1 without an error set. */
+static int take_enum_quiet(json_t *options, const char *key,
+                           const char *const *names, int *out)
+{
+    json_t *v = json_object_get(options, key);
+    char *str = NULL;
+    int i;
+
+    if (!v) {
+        return 0;
+    }
+    str = bd_opts_scalar_string(v);
+    for (i = 0; str && names[i]; i++) {
+        if (!strcmp(names[i], str)) {
+            free(str);
+            *out = i;
+            json_object_del(options, key);
+            return 1;
+        }
+    }
+    free(str);
+    return -1;
 }
 
 /* Read the generic per-node options every driver accepts. */
@@ -1072,19 +1212,32 @@ static int take_common_options(json_t *options, int *flags,
     if (r > 0) {
         *flags = b ? (*flags | BD_O_FORCE_SHARE) : (*flags & ~BD_O_FORCE_SHARE);
     }
-    r = bd_opts_take_enum(options, "discard", discard_names, &v, errp);
+    /* bdrv_open's own wording for these two (QMP's schema validation
+     * catches bad values earlier with QAPI's message). */
+    r = take_enum_quiet(options, "discard", discard_names, &v);
     if (r < 0) {
+        bd_error_setg(errp, "Invalid discard option");
         return -EINVAL;
     }
     if (r > 0) {
         *flags = (v >= 2) ? (*flags | BD_O_UNMAP) : (*flags & ~BD_O_UNMAP);
     }
-    r = bd_opts_take_enum(options, "detect-zeroes", dz_names, &v, errp);
+    r = take_enum_quiet(options, "detect-zeroes", dz_names, &v);
     if (r < 0) {
+        char *bad = bd_opts_scalar_string(json_object_get(options,
+                                                          "detect-zeroes"));
+
+        bd_error_setg(errp, "invalid parameter value: %s", bad ? bad : "");
+        free(bad);
         return -EINVAL;
     }
     if (r > 0) {
         *detect_zeroes = v;
+    }
+    if (*detect_zeroes == 2 && !(*flags & BD_O_UNMAP)) {
+        bd_error_setg(errp, "setting detect-zeroes to unmap is not allowed "
+                      "without setting discard operation to unmap");
+        return -EINVAL;
     }
     return 0;
 }
@@ -1166,7 +1319,7 @@ static struct bd_node *open_protocol_and_probe(struct bd_graph *g,
                                                struct bd_error **errp)
 {
     struct bd_node *proto = NULL;
-    uint8_t buf[2048];
+    uint8_t buf[2048] = { 0 };
     int64_t len;
     int n = 0;
 
@@ -1204,8 +1357,30 @@ static struct bd_node *open_protocol_and_probe(struct bd_graph *g,
     return proto;
 }
 
+static struct bd_node *open_node(struct bd_graph *g, const char *filename,
+                                 json_t *options, int flags,
+                                 const struct bd_driver *forced,
+                                 struct bd_error **errp);
+
 struct bd_node *bd_open(struct bd_graph *g, const char *filename,
                         json_t *options, int flags, struct bd_error **errp)
+{
+    return open_node(g, filename, options, flags, NULL, errp);
+}
+
+struct bd_node *bd_open_driver(struct bd_graph *g,
+                               const struct bd_driver *drv,
+                               json_t *options, int flags,
+                               struct bd_error **errp)
+{
+    assert(drv);
+    return open_node(g, NULL, options, flags, drv, errp);
+}
+
+static struct bd_node *open_node(struct bd_graph *g, const char *filename,
+                                 json_t *options, int flags,
+                                 const struct bd_driver *forced,
+                                 struct bd_error **errp)
 {
     const struct bd_driver *drv = NULL;
     struct bd_node *bs = NULL;
@@ -1247,14 +1422,25 @@ struct bd_node *bd_open(struct bd_graph *g, const char *filename,
     }
 
     pthread_mutex_lock(&g->lock);
-    if (bd_opts_take_str(options, "driver", &drvname)) {
-        drv = bd_find_driver(drvname);
+    if (forced) {
+        drv = forced;
+    } else if (bd_opts_take_str(options, "driver", &drvname)) {
+        drv = graph_find_driver(g, drvname);
         if (!drv) {
             bd_error_setg(errp, "Unknown driver '%s'", drvname);
             goto fail;
         }
     } else if (filename && (flags & BD_O_PROTOCOL)) {
         drv = bd_find_protocol(filename);
+        if (!drv) {
+            bd_error_setg(errp, "Unknown protocol '%.*s'",
+                          (int)(strchr(filename, ':') - filename), filename);
+            goto fail;
+        }
+    } else if ((flags & BD_O_PROTOCOL) &&
+               bd_opts_peek_str(options, "filename")) {
+        /* --image-opts file.filename=X: the protocol comes from X too. */
+        drv = bd_find_protocol(bd_opts_peek_str(options, "filename"));
     }
     if ((drv && drv->is_format) || !drv) {
         if (filename || bd_opts_has_prefix(options, "file")) {
@@ -1274,7 +1460,7 @@ struct bd_node *bd_open(struct bd_graph *g, const char *filename,
                 /* "file" references a node: probe over it. */
                 const char *ref = bd_opts_peek_str(options, "file");
                 struct bd_node *fnode = bd_graph_find_node(g, ref ? ref : "");
-                uint8_t buf[2048];
+                uint8_t buf[2048] = { 0 };
                 int n = 0;
 
                 if (fnode && bd_getlength(fnode) > 0) {
@@ -1432,24 +1618,47 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     json_t *flat = NULL;
     struct bd_node *bs = NULL;
     int flags = BD_O_RDWR;
+    int r;
 
-    if (!json_object_get(nested, "driver")) {
-        bd_error_setg(errp, "Parameter 'driver' is missing");
+    /* QEMU checks the whole tree against the schema before opening
+     * anything, so a bad member deep down is reported first. */
+    bd_qapi_set_extra_drivers(g->extra_drivers);
+    r = qapi_validate(&bd_qapi_blockdev_options, nested, keyval, errp);
+    bd_qapi_set_extra_drivers(NULL);
+    if (r < 0) {
         return NULL;
     }
     if (!json_object_get(nested, "node-name")) {
         bd_error_setg(errp, "'node-name' must be specified for the root node");
         return NULL;
     }
-    (void)keyval;   /* QAPI validation (common/qapi) uses it */
     flat = bd_opts_flatten(nested);
     bs = bd_open(g, NULL, flat, flags, errp);
     if (!bs) {
         return NULL;
     }
-    bs->open_options = json_deep_copy(nested);
+    /* Keep the options typed whatever the syntax, as QEMU does (they
+     * show up in generated json: filenames). */
+    bs->open_options = keyval
+        ? qapi_keyval_to_json(&bd_qapi_blockdev_options, nested, NULL)
+        : json_deep_copy(nested);
+    if (!bs->open_options) {
+        bs->open_options = json_deep_copy(nested);
+    }
     bs->in_graph_named = true;   /* the reference bd_open gave us */
     return bs;
+}
+
+static bool node_has_blk(struct bd_node *bs)
+{
+    struct bd_list *pos;
+
+    bd_list_for_each(pos, &bs->parents) {
+        if (BD_LIST_ENTRY(pos, struct bd_child, node_link)->blk) {
+            return true;
+        }
+    }
+    return false;
 }
 
 int bd_blockdev_del(struct bd_graph *g, const char *node_name,
@@ -1465,6 +1674,13 @@ int bd_blockdev_del(struct bd_graph *g, const char *node_name,
                       node_name);
         return -ENOENT;
     }
+    /* QEMU's order and words: a backend (export, device) first, then
+     * monitor ownership, then any other reference (parents, jobs). */
+    if (node_has_blk(bs)) {
+        pthread_mutex_unlock(&g->lock);
+        bd_error_setg(errp, "Node %s is in use", node_name);
+        return -EBUSY;
+    }
     if (!bs->in_graph_named) {
         pthread_mutex_unlock(&g->lock);
         bd_error_setg(errp, "Node %s is not owned by the monitor",
@@ -1473,7 +1689,7 @@ int bd_blockdev_del(struct bd_graph *g, const char *node_name,
     }
     if (!bd_list_empty(&bs->parents) || atomic_load(&bs->refcnt) > 1) {
         pthread_mutex_unlock(&g->lock);
-        bd_error_setg(errp, "Node %s is in use", node_name);
+        bd_error_setg(errp, "Block device %s is in use", bs->node_name);
         return -EBUSY;
     }
     bs->in_graph_named = false;

@@ -9,7 +9,10 @@
  * already a worker thread); aio=native submits through libaio and one
  * completion thread per node wakes the waiting callers, so O_DIRECT requests
  * from many threads overlap in the kernel. Short transfers are continued,
- * EINTR/EAGAIN retried. Discard punches holes, write-zeroes uses fallocate
+ * EINTR/EAGAIN retried (a bounded number of times). With O_DIRECT, buffers
+ * the kernel would refuse go through an aligned bounce buffer, and a short
+ * read in the file's last, partial block zero-fills the rest of the
+ * (sector-rounded) node. Discard punches holes, write-zeroes uses fallocate
  * (zero range, or punch hole when unmapping is allowed), block status uses
  * SEEK_DATA/SEEK_HOLE.
  *
@@ -46,13 +49,16 @@
 enum file_aio { FILE_AIO_THREADS, FILE_AIO_NATIVE, FILE_AIO_IO_URING };
 enum file_locking { FILE_LOCK_AUTO, FILE_LOCK_ON, FILE_LOCK_OFF };
 
-/* One libaio request waiting for its completion. */
+/* One libaio request waiting for its completion; done and res are
+ * protected by the node's aio_lock. */
 struct file_aio_req {
     struct iocb iocb;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
     bool done;
     long res;
+    /* Signalled by the reaper for this request only: a broadcast on the
+     * node's aio_done woke every waiting thread per completion (32 at
+     * queue depth 32, through FUSE), which dominated file exports. */
+    pthread_cond_t cond;
 };
 
 struct file_state {
@@ -64,8 +70,15 @@ struct file_state {
     bool has_discard;               /* cleared after EOPNOTSUPP */
     bool has_zero_range;
     bool is_blockdev;
+    bool direct;                    /* opened with O_DIRECT */
 
-    /* aio=native: the context and its completion thread. */
+    /* aio=native: the context and its completion thread, which marks
+     * requests done under aio_lock and signals each one's cond (aio_done
+     * is no longer waited on). One lock per
+     * node rather than per request: it exists before any request, so the
+     * kernel hand-over of a request needs no extra ordering. */
+    pthread_mutex_t aio_lock;
+    pthread_cond_t aio_done;
     io_context_t ctx;
     pthread_t reaper;
     bool reaper_running;
@@ -101,15 +114,18 @@ static void *file_reaper(void *opaque)
             bd_sleep_ns(1000 * 1000);
             continue;
         }
+        if (n == 0) {
+            continue;
+        }
+        pthread_mutex_lock(&s->aio_lock);
         for (i = 0; i < n; i++) {
             struct file_aio_req *r = (struct file_aio_req *)ev[i].obj;
 
-            pthread_mutex_lock(&r->lock);
             r->res = (long)ev[i].res;
             r->done = true;
             pthread_cond_signal(&r->cond);
-            pthread_mutex_unlock(&r->lock);
         }
+        pthread_mutex_unlock(&s->aio_lock);
     }
     return NULL;
 }
@@ -126,15 +142,18 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
     int tries = 0;
 
     memset(&r, 0, sizeof(r));
-    pthread_mutex_init(&r.lock, NULL);
-    pthread_cond_init(&r.cond, NULL);
     if (write) {
         io_prep_pwritev(&r.iocb, s->fd, iov, niov, off);
     } else {
         io_prep_preadv(&r.iocb, s->fd, iov, niov, off);
     }
     r.iocb.data = &r;
+    pthread_cond_init(&r.cond, NULL);
     cbs[0] = &r.iocb;
+    /* Publish r's initial state to the reaper through the lock. */
+    pthread_mutex_lock(&s->aio_lock);
+    r.done = false;
+    pthread_mutex_unlock(&s->aio_lock);
     for (;;) {
         ret = s->sys->io_submit(s->ctx, 1, cbs);
         if (ret == 1) {
@@ -145,17 +164,15 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
             bd_sleep_ns(50 * 1000);
             continue;
         }
-        pthread_mutex_destroy(&r.lock);
         pthread_cond_destroy(&r.cond);
         return ret < 0 ? ret : -EIO;
     }
-    pthread_mutex_lock(&r.lock);
+    pthread_mutex_lock(&s->aio_lock);
     while (!r.done) {
-        pthread_cond_wait(&r.cond, &r.lock);
+        pthread_cond_wait(&r.cond, &s->aio_lock);
     }
     res = r.res;
-    pthread_mutex_unlock(&r.lock);
-    pthread_mutex_destroy(&r.lock);
+    pthread_mutex_unlock(&s->aio_lock);
     pthread_cond_destroy(&r.cond);
     return res;
 }
@@ -163,30 +180,80 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
 /* ------------------------------------------------------------------ */
 /* Data path                                                            */
 
-/* Transfer the whole qiov, continuing after short transfers. A read that
- * hits the end of the file zero-fills the rest. */
-static int file_rw(struct bd_node *bs, bool write, int64_t off,
-                   int64_t bytes, struct bd_qiov *qiov)
+/* Consecutive EAGAIN/EINTR results tolerated before giving up: a file
+ * that keeps saying "try again" (a full queue that never drains, a fault
+ * injected by a test) must end in an error, not a hung request. */
+#define FILE_RETRY_MAX 1000
+
+/* Can this qiov go to an O_DIRECT descriptor as it is? Every buffer must
+ * start on the memory alignment and every length be a multiple of the
+ * request alignment. */
+static bool qiov_direct_ok(const struct bd_qiov *q, size_t mem_align,
+                           size_t len_align)
+{
+    int i;
+
+    for (i = 0; i < q->niov; i++) {
+        if ((uintptr_t)q->iov[i].iov_base % mem_align ||
+            q->iov[i].iov_len % len_align) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static ssize_t file_sys_rw(struct file_state *s, bool write,
+                           const struct iovec *iov, int niov, int64_t off)
+{
+    ssize_t n;
+
+    if (s->aio == FILE_AIO_NATIVE) {
+        return file_aio_rw(s, write, iov, niov, off);
+    }
+    n = write ? s->sys->pwritev(s->fd, iov, niov, off)
+              : s->sys->preadv(s->fd, iov, niov, off);
+    return n < 0 ? -errno : n;
+}
+
+/* Transfer [off, off+bytes) between the file and qiov, continuing after
+ * short transfers. A read that hits the end of the file zero-fills the
+ * rest (the node length is rounded up to whole sectors). */
+static int file_rw_direct(struct bd_node *bs, bool write, int64_t off,
+                          int64_t bytes, struct bd_qiov *qiov)
 {
     struct file_state *s = bs->opaque;
+    uint32_t align = bs->bl.request_alignment;
     int64_t done = 0;
+    int retries = 0;
 
     while (done < bytes) {
         struct bd_qiov part;
         ssize_t n;
 
-        bd_qiov_slice(&part, qiov, (size_t)done, (size_t)(bytes - done));
-        if (s->aio == FILE_AIO_NATIVE) {
-            n = file_aio_rw(s, write, part.iov, part.niov, off + done);
-        } else {
-            n = write ? s->sys->pwritev(s->fd, part.iov, part.niov, off + done)
-                      : s->sys->preadv(s->fd, part.iov, part.niov, off + done);
-            if (n < 0) {
-                n = -errno;
+        if (s->direct && (off + done) % align) {
+            /* A short transfer left us mid-block, where O_DIRECT cannot
+             * continue. For a read that is the end of the file (the
+             * partial last block); anything else is an I/O error. */
+            struct stat st;
+
+            if (!write && s->sys->fstat(s->fd, &st) == 0 &&
+                off + done >= (int64_t)st.st_size) {
+                bd_qiov_memset(qiov, (size_t)done, 0,
+                               (size_t)(bytes - done));
+                return 0;
             }
+            return -EIO;
         }
+        bd_qiov_slice(&part, qiov, (size_t)done, (size_t)(bytes - done));
+        n = file_sys_rw(s, write, part.iov, part.niov, off + done);
         bd_qiov_destroy(&part);
         if (n == -EINTR || n == -EAGAIN) {
+            if (++retries > FILE_RETRY_MAX) {
+                return (int)n;
+            }
+            if (n == -EAGAIN) {
+                bd_sleep_ns(10 * 1000);
+            }
             continue;
         }
         if (n < 0) {
@@ -199,9 +266,46 @@ static int file_rw(struct bd_node *bs, bool write, int64_t off,
             bd_qiov_memset(qiov, (size_t)done, 0, (size_t)(bytes - done));
             return 0;
         }
+        retries = 0;
         done += n;
     }
     return 0;
+}
+
+/* With O_DIRECT, buffers the kernel would refuse (unaligned memory or
+ * lengths: a FUSE buffer, a stack array, a sliced qiov) go through one
+ * aligned bounce buffer instead of failing with EINVAL. */
+static int file_rw(struct bd_node *bs, bool write, int64_t off,
+                   int64_t bytes, struct bd_qiov *qiov)
+{
+    struct file_state *s = bs->opaque;
+    struct bd_qiov bq;
+    void *bounce = NULL;
+    size_t blen;
+    int ret;
+
+    if (!s->direct ||
+        qiov_direct_ok(qiov, bs->bl.min_mem_alignment,
+                       bs->bl.request_alignment)) {
+        return file_rw_direct(bs, write, off, bytes, qiov);
+    }
+    /* The core pads every request to the request alignment, so only the
+     * pieces are misaligned, never the whole. */
+    assert(bytes % bs->bl.request_alignment == 0);
+    blen = (size_t)bytes;
+    bounce = bd_memalign(BD_MAX(bs->bl.min_mem_alignment, (size_t)4096),
+                         blen);
+    if (write) {
+        bd_qiov_to_buf(qiov, 0, bounce, blen);
+    }
+    bd_qiov_init_buf(&bq, bounce, blen);
+    ret = file_rw_direct(bs, write, off, (int64_t)blen, &bq);
+    if (ret == 0 && !write) {
+        bd_qiov_from_buf(qiov, 0, bounce, (size_t)bytes);
+    }
+    bd_qiov_destroy(&bq);
+    free(bounce);
+    return ret;
 }
 
 static int file_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
@@ -627,6 +731,7 @@ static int file_open(struct bd_node *bs, json_t *options, int flags,
             goto fail;
         }
     }
+    s->direct = (flags & BD_O_NOCACHE) != 0;
     s->use_locks = locking != FILE_LOCK_OFF &&
                    !(flags & BD_O_FORCE_SHARE);
     s->has_discard = true;
@@ -643,8 +748,12 @@ static int file_open(struct bd_node *bs, json_t *options, int flags,
             bd_error_setg_errno(errp, -ret, "Unable to use native AIO");
             goto fail;
         }
+        pthread_mutex_init(&s->aio_lock, NULL);
+        pthread_cond_init(&s->aio_done, NULL);
         atomic_store(&s->stopping, false);
         if (pthread_create(&s->reaper, NULL, file_reaper, s) != 0) {
+            pthread_mutex_destroy(&s->aio_lock);
+            pthread_cond_destroy(&s->aio_done);
             s->sys->io_destroy(s->ctx);
             bd_error_setg(errp, "Unable to start the AIO completion thread");
             ret = -EAGAIN;
@@ -672,6 +781,8 @@ static void file_close(struct bd_node *bs)
         atomic_store(&s->stopping, true);
         pthread_join(s->reaper, NULL);
         s->sys->io_destroy(s->ctx);
+        pthread_mutex_destroy(&s->aio_lock);
+        pthread_cond_destroy(&s->aio_done);
         s->reaper_running = false;
     }
     if (s->fd >= 0) {
@@ -729,9 +840,31 @@ int bd_driver_file_create(const char *filename, json_t *options,
     return ret;
 }
 
+/* BlockdevOptionsFile, as blockdev-add validates it. */
+static const struct qapi_type file_aio_qapi = {
+    .kind = QAPI_ENUM, .name = "BlockdevAioOptions", .enum_values = aio_names,
+};
+static const struct qapi_type file_locking_qapi = {
+    .kind = QAPI_ENUM, .name = "OnOffAuto", .enum_values = locking_names,
+};
+static const struct qapi_member file_qapi_members[] = {
+    { "filename", &qapi_type_str, false },
+    { "locking", &file_locking_qapi, true },
+    { "aio", &file_aio_qapi, true },
+    { "aio-max-batch", &qapi_type_int, true },
+    { "drop-cache", &qapi_type_bool, true },
+    { "x-check-cache-dropped", &qapi_type_bool, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type file_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsFile",
+    .members = file_qapi_members,
+};
+
 static const struct bd_driver file_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "file",
+    .qapi_options = &file_qapi_options,
     .protocol_name = "file",
     .instance_size = sizeof(struct file_state),
     .parse_filename = file_parse_filename,

@@ -10,8 +10,8 @@
  *  - the generic debug events (pwritev, pwritev_zero, pwritev_done on the
  *    written node; flush_to_os / flush_to_disk on the flushed node's primary
  *    child);
- *  - FUA emulation by a flush when the driver cannot honour FUA, and the
- *    zero-buffer fallback for write-zeroes;
+ *  - FUA emulation by a flush when the driver cannot honour FUA, the
+ *    zero-buffer fallback for write-zeroes, and detect-zeroes;
  *  - flush generations: a flush reaches the driver's flush_to_disk only when
  *    the node was written since its last good flush (as in QEMU);
  *  - in-flight counting for drain, overlap tracking for RMW, dirty bitmaps.
@@ -283,6 +283,10 @@ static int driver_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
                                               BD_REQ_WRITE_COMPRESSED |
                                               BD_REQ_VMSTATE)));
     if (ret == 0 && (flags & BD_REQ_FUA) && !(supported & BD_REQ_FUA)) {
+        /* The flush must see this write as unflushed, or the generation
+         * check skips it (write_gen is otherwise bumped only after the
+         * whole request). */
+        atomic_fetch_add(&bs->write_gen, 1);
         ret = bd_node_flush(bs);
     }
     return ret;
@@ -305,6 +309,7 @@ static int driver_pwrite_zeroes(struct bd_node *bs, int64_t off,
                                            flags & bs->supported_zero_flags));
     if (ret == 0 && (flags & BD_REQ_FUA) &&
         !(bs->supported_zero_flags & BD_REQ_FUA)) {
+        atomic_fetch_add(&bs->write_gen, 1);
         ret = bd_node_flush(bs);
     }
     return ret;
@@ -381,6 +386,26 @@ static int aligned_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     uint64_t max_transfer = bs->bl.max_transfer;
     int ret;
 
+    /* detect-zeroes: a buffer of zeroes becomes a write-zeroes request
+     * (which may unmap with detect-zeroes=unmap on a discard=unmap node),
+     * as QEMU does after padding, when the driver can write zeroes. */
+    if (bs->detect_zeroes && qiov &&
+        !(flags & (BD_REQ_ZERO_WRITE | BD_REQ_WRITE_COMPRESSED)) &&
+        (bs->drv->pwrite_zeroes || (!bs->drv->pwritev &&
+                                    bd_filter_child(bs)))) {
+        struct bd_qiov part;
+        bool zero;
+
+        bd_qiov_slice(&part, qiov, 0, (size_t)bytes);
+        zero = bd_qiov_is_zero(&part);
+        bd_qiov_destroy(&part);
+        if (zero) {
+            flags |= BD_REQ_ZERO_WRITE;
+            if (bs->detect_zeroes == 2 && (bs->open_flags & BD_O_UNMAP)) {
+                flags |= BD_REQ_MAY_UNMAP;
+            }
+        }
+    }
     if (flags & BD_REQ_ZERO_WRITE) {
         bd_node_event(bs, BD_EV_PWRITEV_ZERO);
         ret = do_pwrite_zeroes(bs, off, bytes, flags);
@@ -409,7 +434,10 @@ static int aligned_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     atomic_fetch_add(&bs->write_gen, 1);
     if (ret == 0) {
         if (off + bytes > atomic_load(&bs->cached_length)) {
+            /* A write past the end grew the node (a file): bitmaps grow
+             * with it, as after a truncate, or the new bits are lost. */
             bd_node_refresh_length(bs);
+            bd_dirty_bitmaps_truncate(bs, bd_getlength(bs));
         }
         bd_dirty_bitmaps_mark(bs, off, bytes);
     }
@@ -626,18 +654,23 @@ int bd_node_pdiscard(struct bd_node *bs, int64_t off, int64_t bytes)
         int64_t num = bytes;
 
         if (head) {
-            /* Piece up to the next discard-aligned boundary; keep it a
-             * multiple of the request alignment when it can be. */
+            /* Small pieces up to the next discard-aligned boundary: first
+             * the remainder modulo the request alignment, then the aligned
+             * rest (QEMU's split, so drivers see the same requests). */
             num = BD_MIN(bytes, (int64_t)align - head);
-            if (num % ra && num > (int64_t)ra) {
-                num -= num % ra;
+            if (num % ra) {
+                num %= ra;
             }
             head = (head + num) % align;
         } else if (tail) {
             if (num > align) {
                 num -= tail;
             } else if (tail % ra && tail > (int64_t)ra) {
-                num -= tail % ra;
+                /* Split off the sub-alignment remainder. tail must shrink
+                 * with it: left at its old value, the next round would cut
+                 * the remainder to zero bytes and never advance. */
+                tail %= ra;
+                num -= tail;
             }
         }
         if ((uint64_t)num > max_pd) {

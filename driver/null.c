@@ -150,11 +150,24 @@ static int null_has_zero_init(struct bd_node *bs)
     return s->read_zeroes;
 }
 
+/* BlockdevOptionsNull, as blockdev-add validates it. */
+static const struct qapi_member null_qapi_members[] = {
+    { "size", &qapi_type_int, true },
+    { "latency-ns", &qapi_type_uint64, true },
+    { "read-zeroes", &qapi_type_bool, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type null_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsNull",
+    .members = null_qapi_members,
+};
+
 static const struct bd_driver null_co_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "null-co",
     .protocol_name = "null-co",
     .instance_size = sizeof(struct null_state),
+    .qapi_options = &null_qapi_options,
     .parse_filename = null_parse_filename,
     .open = null_open,
     .getlength = null_getlength,
@@ -172,6 +185,7 @@ static const struct bd_driver null_aio_driver = {
     .name = "null-aio",
     .protocol_name = "null-aio",
     .instance_size = sizeof(struct null_state),
+    .qapi_options = &null_qapi_options,
     .parse_filename = null_parse_filename,
     .open = null_open,
     .getlength = null_getlength,

@@ -51,6 +51,13 @@ static int raw_open(struct bd_node *bs, json_t *options, int flags,
         return -EINVAL;
     }
     s->has_size = r > 0;
+    /* The node length is whole sectors (bd_getlength), so a window that
+     * ends mid-sector would have a tail nobody can read. */
+    if (s->has_size && s->size % BD_SECTOR_SIZE) {
+        bd_error_setg(errp, "Specified size is not multiple of %d",
+                      BD_SECTOR_SIZE);
+        return -EINVAL;
+    }
     if (!bd_open_child(bs, options, "file", NULL,
                        BD_ROLE_DATA | BD_ROLE_PRIMARY, false, errp)) {
         return -EINVAL;
@@ -236,9 +243,22 @@ static int raw_create(const char *filename, json_t *options,
     return bd_driver_file_create(filename, options, errp);
 }
 
+/* BlockdevOptionsRaw, as blockdev-add validates it. */
+static const struct qapi_member raw_qapi_members[] = {
+    { "file", &bd_qapi_blockdev_ref, false },
+    { "offset", &qapi_type_int, true },
+    { "size", &qapi_type_int, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type raw_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsRaw",
+    .members = raw_qapi_members,
+};
+
 static const struct bd_driver raw_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "raw",
+    .qapi_options = &raw_qapi_options,
     .is_format = true,
     .instance_size = sizeof(struct raw_state),
     .probe = raw_probe,

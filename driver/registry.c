@@ -6,6 +6,7 @@
  */
 #include "common/config.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "driver/block-int.h"
@@ -18,24 +19,33 @@ static bd_driver_accessor *const accessors[] = {
     bd_driver_raw,
     bd_driver_null_co,
     bd_driver_null_aio,
+    bd_driver_blkdebug,     /* driver/blkdebug.c (issue 4) */
+    bd_driver_mirror_top,
+    bd_driver_qcow2,
     bd_driver_copy_before_write,
 };
 
 #define NDRIVERS (sizeof(accessors) / sizeof(accessors[0]))
 
-const struct bd_driver *const *bd_driver_list(void)
+static const struct bd_driver *driver_list[NDRIVERS + 1];
+static pthread_once_t driver_list_once = PTHREAD_ONCE_INIT;
+
+static void driver_list_init(void)
 {
-    /* Built once; the accessors return addresses of static tables, so the
-     * list is the same every time and a benign race writes equal values. */
-    static const struct bd_driver *list[NDRIVERS + 1];
     size_t i;
 
-    if (!list[0]) {
-        for (i = 0; i < NDRIVERS; i++) {
-            list[i] = accessors[i]();
-        }
+    for (i = 0; i < NDRIVERS; i++) {
+        driver_list[i] = accessors[i]();
     }
-    return list;
+}
+
+const struct bd_driver *const *bd_driver_list(void)
+{
+    /* Threads may open nodes concurrently (QMP, jobs, tests): a lazily
+     * filled array read without ordering is a data race, so build it once
+     * under pthread_once, which also publishes it to every thread. */
+    pthread_once(&driver_list_once, driver_list_init);
+    return driver_list;
 }
 
 const struct bd_driver *bd_find_driver(const char *name)
@@ -56,7 +66,8 @@ const struct bd_driver *bd_find_protocol(const char *filename)
     const char *colon = strchr(filename, ':');
     size_t len;
 
-    /* "a/b:c" is a path, not a protocol; so is "./x:y". */
+    /* "a/b:c" is a path, not a protocol; so is "./x:y" (QEMU's
+     * path_has_protocol). */
     if (!colon || memchr(filename, '/', (size_t)(colon - filename))) {
         return bd_driver_file();
     }
@@ -67,7 +78,9 @@ const struct bd_driver *bd_find_protocol(const char *filename)
             return *d;
         }
     }
-    return bd_driver_file();
+    /* A prefix nobody claims is an error, as in QEMU ("Unknown protocol
+     * 'foo'"), not a file name: use "./foo:bar" for such a file. */
+    return NULL;
 }
 
 const struct bd_driver *bd_probe_format(const uint8_t *buf, int len,

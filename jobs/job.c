@@ -465,6 +465,16 @@ void job_start(struct job *job)
     job_unlock(m);
 }
 
+void job_early_fail(struct job *job)
+{
+    struct job_manager *m = job->mgr;
+
+    job_lock(m);
+    assert(job->status == JOB_STATUS_CREATED && !job->started);
+    job_do_dismiss(job);
+    job_unlock(m);
+}
+
 void job_pause_point(struct job *job)
 {
     struct job_manager *m = job->mgr;

@@ -226,6 +226,12 @@ int job_create(struct job_manager *m, struct job *job,
                bool auto_dismiss, struct bd_error **errp);
 /* Start the body on its thread (created -> running). */
 void job_start(struct job *job);
+/*
+ * Drop a job that was created but never started because the rest of its
+ * setup failed after job_create (QEMU: created -> null, no block job
+ * event). The job is freed (driver free hook); the caller must not use it.
+ */
+void job_early_fail(struct job *job);
 
 /* ------------------------------------------------------------------ */
 /* Body API                                                             */

@@ -22,10 +22,6 @@
 #include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
 
-#pragma weak qapi_type_str
-#pragma weak qapi_type_int
-#pragma weak qapi_type_bool
-#pragma weak qapi_type_any
 
 /* ------------------------------------------------------------------ */
 /* Schemas                                                              */

@@ -21,10 +21,6 @@
 #include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
 
-#pragma weak qapi_type_str
-#pragma weak qapi_type_uint32
-#pragma weak qapi_type_bool
-#pragma weak qapi_type_any
 
 #define BITMAP_NAME_MAX 1023
 

@@ -18,12 +18,6 @@
 #include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
 
-/* The scalar types live in common/qapi.c, which the monitor brings; weak
- * references keep this file linkable (and its handlers testable) in a
- * build that does not have the validator yet. */
-#pragma weak qapi_type_str
-#pragma weak qapi_type_int
-#pragma weak qapi_type_bool
 
 static const struct qapi_member id_members[] = {
     { "id", &qapi_type_str, false },

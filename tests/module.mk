@@ -37,3 +37,10 @@ check: $(TEST_BINS)
 	$(Q)$(MAKE) --no-print-directory check-iotests
 	$(Q)$(MAKE) --no-print-directory check-scenarios
 	$(Q)$(MAKE) --no-print-directory check-compat
+
+# Fuzz targets: each tests/fuzz/<area>.mk adds a check-fuzz-<area> target
+# and makes check-fuzz depend on it (bounded runs under the sanitizers).
+.PHONY: check-fuzz
+check-fuzz:
+	@echo "fuzz: done"
+include $(wildcard tests/fuzz/*.mk)

@@ -125,6 +125,121 @@ static void test_opts_cvtstr(void **state)
     assert_string_equal(buf, "1 MiB");
 }
 
+/* The first element may bind to an implied key; later duplicates win. */
+static void test_opts_parse_implied_and_duplicates(void **state)
+{
+    struct bd_error *err = NULL;
+    json_t *o = bd_opts_parse("a.img,format=raw,size=1k,size=2k", "file",
+                              &err);
+
+    (void)state;
+    assert_non_null(o);
+    assert_string_equal(bd_opts_peek_str(o, "file"), "a.img");
+    assert_string_equal(bd_opts_peek_str(o, "size"), "2k");
+    assert_int_equal(json_object_size(o), 3);
+    json_decref(o);
+    o = bd_opts_parse("", NULL, &err);
+    assert_int_equal(json_object_size(o), 0);
+    json_decref(o);
+    assert_null(bd_opts_parse("a=1,=x", NULL, &err));
+    assert_string_equal(bd_error_msg(err), "Invalid parameter ''");
+    bd_error_free(err);
+}
+
+/* Sub-dicts move out by prefix; "file" is not a prefix of "filename". */
+static void test_opts_extract_prefix(void **state)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "file.driver", "file",
+                          "file.filename", "a.img", "filename", "x",
+                          "file2.y", "z");
+    json_t *sub = NULL;
+
+    (void)state;
+    assert_true(bd_opts_has_prefix(o, "file"));
+    assert_true(bd_opts_has_prefix(o, "filename"));
+    assert_false(bd_opts_has_prefix(o, "fil"));
+    sub = bd_opts_extract(o, "file");
+    assert_int_equal(json_object_size(sub), 2);
+    assert_string_equal(bd_opts_peek_str(sub, "filename"), "a.img");
+    assert_int_equal(json_object_size(o), 2);
+    assert_false(bd_opts_has_prefix(o, "file"));
+    assert_non_null(bd_opts_first_key(sub));
+    json_decref(sub);
+    json_decref(o);
+    o = json_object();
+    assert_null(bd_opts_first_key(o));
+    json_decref(o);
+}
+
+/* Typed JSON scalars reach the readers as QEMU stringifies them. */
+static void test_opts_typed_scalars(void **state)
+{
+    struct bd_error *err = NULL;
+    json_t *o = json_pack("{s:b, s:i, s:f, s:n, s:[]}", "t", 1, "i", -7,
+                          "r", 1.5, "z", "l");
+    char *str = NULL;
+    uint64_t u = 0;
+    int e = -1;
+    static const char *const names[] = { "off", "on", "unmap", NULL };
+
+    (void)state;
+    str = bd_opts_scalar_string(json_object_get(o, "t"));
+    assert_string_equal(str, "true");
+    free(str);
+    str = bd_opts_scalar_string(json_object_get(o, "r"));
+    assert_string_equal(str, "1.5");
+    free(str);
+    str = bd_opts_scalar_string(json_object_get(o, "z"));
+    assert_string_equal(str, "null");
+    free(str);
+    assert_null(bd_opts_scalar_string(json_object_get(o, "l")));
+    assert_int_equal(bd_opts_take_number(o, "i", &u, &err), 1);
+    assert_int_equal(u, (uint64_t)-7);  /* wraps, as qemu_strtou64 */
+    assert_int_equal(bd_opts_take_size(o, "r", &u, &err), -1);
+    assert_string_equal(bd_error_msg(err), "Parameter 'r' expects a "
+                        "non-negative number below 2^64");
+    bd_error_free(err);
+    err = NULL;
+    json_object_set_new(o, "dz", json_string("maybe"));
+    assert_int_equal(bd_opts_take_enum(o, "dz", names, &e, &err), -1);
+    assert_string_equal(bd_error_msg(err),
+                        "Parameter 'dz' does not accept value 'maybe'");
+    bd_error_free(err);
+    err = NULL;
+    json_object_set_new(o, "dz", json_string("unmap"));
+    assert_int_equal(bd_opts_take_enum(o, "dz", names, &e, &err), 1);
+    assert_int_equal(e, 2);
+    json_decref(o);
+}
+
+static void test_opts_json_and_crumple_errors(void **state)
+{
+    struct bd_error *err = NULL;
+    json_t *flat = NULL;
+
+    (void)state;
+    assert_null(bd_json_parse_options("{\"driver\": ", &err));
+    assert_string_equal(bd_error_msg(err), "Could not parse the JSON "
+                        "options: JSON parse error, premature EOI");
+    bd_error_free(err);
+    err = NULL;
+    assert_null(bd_json_parse_options("[1]", &err));
+    assert_string_equal(bd_error_msg(err), "Invalid JSON object given");
+    bd_error_free(err);
+    err = NULL;
+    flat = json_pack("{s:s, s:s}", "a", "1", "a.b", "2");
+    assert_null(bd_opts_crumple(flat, &err));
+    assert_non_null(err);
+    bd_error_free(err);
+    err = NULL;
+    json_decref(flat);
+    flat = json_pack("{s:s, s:s}", "l.0", "x", "l.2", "y");
+    assert_null(bd_opts_crumple(flat, &err));
+    assert_non_null(err);
+    bd_error_free(err);
+    json_decref(flat);
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +248,10 @@ int unit_run_tests(void)
         cmocka_unit_test(test_opts_take_messages),
         cmocka_unit_test(test_opts_flatten_crumple),
         cmocka_unit_test(test_opts_cvtstr),
+        cmocka_unit_test(test_opts_parse_implied_and_duplicates),
+        cmocka_unit_test(test_opts_extract_prefix),
+        cmocka_unit_test(test_opts_typed_scalars),
+        cmocka_unit_test(test_opts_json_and_crumple_errors),
     };
 
     return cmocka_run_group_tests_name("opts", tests, NULL, NULL);

@@ -1,0 +1,155 @@
+#!/bin/bash
+# bench/bench-fuse.sh - fio through FUSE, side by side in one run:
+#   ceiling        ../shared/bench/fuse-ceiling.c (zeroes, dropped writes)
+#   qsd-null       qemu-storage-daemon exporting null-co
+#   blkrig-null    blkrig serve exporting null-co
+#   blkrig-dbg     blkrig serve exporting blkdebug (no rules) over null-co
+#   qsd-file       qemu-storage-daemon, raw file, aio=native,cache.direct=on
+#   blkrig-file    blkrig serve, the same file
+#   blkrig-delay   blkdebug with a 1 ms delay rule over null-co (4k read, qd 32)
+# Workloads (fio, libaio, O_DIRECT): 4k randread/randwrite at qd 32,
+# 1M read/write at qd 8. Prints each figure, its ratio to the ceiling and
+# to qemu-storage-daemon (null or file), and blkrig's peak RSS (VmHWM).
+#
+# Environment: BLKRIG, FUSE_CEILING (binaries), RT (seconds per run, 4),
+# BENCH_DIR (work directory; a file system with O_DIRECT support).
+set -u
+: "${BLKRIG:?}" "${FUSE_CEILING:?}"
+RT=${RT:-4}
+W=${BENCH_DIR:-$(mktemp -d /tmp/blkrig-bench.XXXXXX)}
+mkdir -p "$W"
+cd "$W" || exit 1
+for c in fio qemu-storage-daemon qemu-img; do
+    command -v $c >/dev/null || { echo "bench-fuse: $c not installed"; exit 1; }
+done
+
+PID=
+cleanup() {
+    [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    grep -q " $W/mnt fuse" /proc/mounts && umount -l "$W/mnt"
+    [ -z "${BENCH_DIR:-}" ] && rm -rf "$W"
+}
+trap cleanup EXIT
+
+[ -f base.img ] || {
+    qemu-img create -f raw base.img 1G >/dev/null
+    # Real data, so the file is allocated and reads do I/O.
+    dd if=/dev/urandom of=base.img bs=1M count=1024 conv=notrunc status=none
+}
+
+WORKLOADS=("randread 4k 32" "randwrite 4k 32" "read 1M 8" "write 1M 8")
+declare -A R     # R[stack,workload] = figure (IOPS for 4k, MiB/s for 1M)
+HWM=()
+
+start() { # command...; waits for the mount
+    rm -f mnt; touch mnt
+    "$@" >daemon.log 2>&1 &
+    PID=$!
+    for ((i = 0; i < 200; i++)); do
+        grep -q " $W/mnt fuse" /proc/mounts && stat mnt >/dev/null 2>&1 &&
+            return 0
+        kill -0 $PID 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "bench-fuse: could not start: $*"; cat daemon.log
+    return 1
+}
+
+stop() { # $1 label: records peak RSS for blkrig stacks
+    local hwm
+    hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status 2>/dev/null)
+    case $1 in blkrig*) HWM+=("$1=${hwm:-?} kB") ;; esac
+    kill -TERM $PID; wait $PID 2>/dev/null
+    PID=
+}
+
+run_fio() { # $1 stack, $2 rw, $3 bs, $4 depth
+    local out v
+    out=$(fio --name=b --filename=mnt --rw=$2 --bs=$3 --iodepth=$4 \
+        --ioengine=libaio --direct=1 --size=1G --runtime=$RT --time_based \
+        --group_reporting --output-format=terse --terse-version=3 2>/dev/null)
+    # terse v3: read bw KiB/s field 7, iops 8; write bw 48, iops 49.
+    v=$(awk -F';' -v rw=$2 -v bs=$3 '{
+        if (rw ~ /read/) { bw = $7; iops = $8 } else { bw = $48; iops = $49 }
+        if (bs == "4k") printf "%d", iops; else printf "%.0f", bw / 1024 }' \
+        <<<"$out")
+    R[$1,$2]=${v:-0}
+}
+
+suite() { # $1 stack
+    local w
+    for w in "${WORKLOADS[@]}"; do
+        set -- "$1" $w
+        run_fio "$1" "$2" "$3" "$4"
+    done
+}
+
+NULL_Q="--blockdev driver=null-co,node-name=n,size=1073741824"
+FILE_B="--blockdev driver=file,node-name=f,filename=base.img,aio=native,cache.direct=on"
+EXP="--export type=fuse,id=e,mountpoint=mnt,writable=on"
+
+STACKS=()
+bench_stack() { # $1 label, then the daemon command
+    local label=$1
+    shift
+    if start "$@"; then
+        suite "$label"
+        stop "$label"
+        STACKS+=("$label")
+    else
+        stop "$label" 2>/dev/null
+    fi
+}
+
+bench_stack ceiling "$FUSE_CEILING" mnt -f
+bench_stack qsd-null qemu-storage-daemon $NULL_Q $EXP,node-name=n
+bench_stack blkrig-null "$BLKRIG" serve $NULL_Q $EXP,node-name=n
+if "$BLKRIG" serve $NULL_Q --blockdev driver=blkdebug,node-name=d,image=n \
+        --export type=fuse,id=e,node-name=d,mountpoint=/nonexistent 2>&1 |
+        grep -q "Failed to stat"; then
+    bench_stack blkrig-dbg "$BLKRIG" serve $NULL_Q \
+        --blockdev driver=blkdebug,node-name=d,image=n $EXP,node-name=d
+    HAVE_BLKDEBUG=1
+else
+    echo "bench-fuse: blkdebug driver not built in; blkdebug stacks skipped"
+    HAVE_BLKDEBUG=0
+fi
+bench_stack qsd-file qemu-storage-daemon $FILE_B $EXP,node-name=f
+bench_stack blkrig-file "$BLKRIG" serve $FILE_B $EXP,node-name=f
+
+DELAY=
+if [ $HAVE_BLKDEBUG = 1 ]; then
+    D="--blockdev driver=blkdebug,node-name=d,image=n"
+    D="$D,inject-error.0.event=none,inject-error.0.errno=0"
+    D="$D,inject-error.0.iotype=read,inject-error.0.delay-ns=1000000"
+    if start "$BLKRIG" serve $NULL_Q $D $EXP,node-name=d; then
+        run_fio delay randread 4k 32
+        stop blkrig-delay
+        DELAY=${R[delay,randread]}
+    fi
+fi
+
+ratio() { # a b
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
+}
+
+echo
+echo "fio through FUSE, ${RT}s per run (4k: IOPS, 1M: MiB/s); ratios to the"
+echo "FUSE ceiling and to qemu-storage-daemon on the same backend"
+printf '%-12s %-10s %10s %8s %8s\n' stack workload figure x-ceil x-qsd
+for s in "${STACKS[@]}"; do
+    for w in "${WORKLOADS[@]}"; do
+        set -- $w
+        v=${R[$s,$1]}
+        case $s in *file) q=${R[qsd-file,$1]:-0} ;; *) q=${R[qsd-null,$1]:-0} ;; esac
+        printf '%-12s %-10s %10s %8s %8s\n' "$s" "$1-$2" "$v" \
+            "$(ratio "$v" "${R[ceiling,$1]:-0}")" "$(ratio "$v" "$q")"
+    done
+done
+if [ -n "$DELAY" ]; then
+    echo
+    echo "blkdebug delay-ns=1000000 on reads, 4k randread qd 32: $DELAY IOPS" \
+         "($(ratio "$DELAY" 32000) x the 32,000 IOPS a 1 ms delay allows)"
+fi
+echo
+echo "blkrig peak RSS: ${HWM[*]}"
