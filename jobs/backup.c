@@ -331,7 +331,7 @@ struct job *backup_job_create(struct job_manager *m,
     if (p->compress &&
         !(p->target->supported_write_flags & BD_REQ_WRITE_COMPRESSED)) {
         bd_error_setg(errp, "Compression is not supported for this drive %s",
-                      bd_node_name(p->target));
+                      p->target_device ? p->target_device : "");
         return NULL;
     }
     if (p->bitmap && p->bitmap_mode != BACKUP_BITMAP_NEVER &&

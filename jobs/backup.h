@@ -43,6 +43,7 @@ struct backup_params {
     const char *job_id;             /* NULL: from the device */
     struct bd_node *source;
     struct bd_node *target;
+    const char *target_device;      /* backend name of target, or "" */
     enum backup_sync sync;          /* incremental already rewritten */
     struct bd_dirty_bitmap *bitmap; /* NULL: none */
     enum backup_bitmap_mode bitmap_mode;

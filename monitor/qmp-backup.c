@@ -424,6 +424,7 @@ static int start_backup(const struct txn_action_env *env,
         return -EINVAL;
     }
     p.target = target;
+    p.target_device = device_name(env->ctx->graph, target);
     p.txn = env->job_txn;
     job = backup_job_create(env->ctx->jobs, &p, errp);
     if (!job) {

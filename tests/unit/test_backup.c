@@ -616,7 +616,7 @@ static void test_validation(void **state)
            "Source and target image have different sizes");
     err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\","
            "\"compress\":true}",
-           "Compression is not supported for this drive tgt");
+           "Compression is not supported for this drive ");
     err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\"}",
            "Invalid job ID ''");
     err_is(f, bb, "{\"job-id\":\"1bad\",\"device\":\"src\",\"target\":\"tgt\","
