@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,8 +113,10 @@ static void skip_unallocated(struct backup_job *bj)
     }
 }
 
-/* One pass over the dirty clusters. 0 when done, else -errno. */
-static int backup_pass(struct backup_job *bj, bool *is_read)
+/* One pass over the dirty clusters, one chunk at a time (used while a
+ * speed limit is set, so that the limit applies to every chunk). 0 when
+ * the pass ended (done, or a pause/cancel was requested), else -errno. */
+static int backup_pass_serial(struct backup_job *bj, bool *is_read)
 {
     int64_t off = 0;
 
@@ -138,6 +141,133 @@ static int backup_pass(struct backup_job *bj, bool *is_read)
         off += n;
     }
     return 0;
+}
+
+/*
+ * Without a speed limit a pass runs up to BACKUP_WORKERS chunks at once,
+ * as QEMU's block-copy does: the first BACKUP_WORKERS chunks start
+ * together, each worker then takes the next dirty chunk until the pass
+ * failed or a pause or cancel was requested. A failure lets the chunks in
+ * flight finish, so the progress at failure matches QEMU's (e.g. 3 of
+ * 4 MiB when one of four 1 MiB chunks fails).
+ */
+#define BACKUP_WORKERS 64
+
+struct pass {
+    struct backup_job *bj;
+    pthread_mutex_t lock;
+    int64_t cursor;             /* next offset to look at */
+    int ret;                    /* first error */
+    bool is_read;
+};
+
+struct worker {
+    struct pass *pass;
+    int64_t first;              /* the chunk it starts with */
+    pthread_t thread;
+};
+
+/* Next chunk offset, or -1 when the pass should end. Lock held. */
+static int64_t grab_chunk(struct pass *ps)
+{
+    struct backup_job *bj = ps->bj;
+    int64_t off;
+    bool stop;
+
+    if (ps->ret < 0) {
+        return -1;
+    }
+    job_lock(bj->job.mgr);
+    stop = bj->job.pause_count > 0 || bj->job.cancelled;
+    job_unlock(bj->job.mgr);
+    if (stop || cbw_snapshot_error(bj->cbw)) {
+        return -1;
+    }
+    off = block_copy_next_dirty(bj->bcs, ps->cursor);
+    if (off >= 0) {
+        ps->cursor = off + bj->chunk;
+    }
+    return off;
+}
+
+static void *pass_worker(void *opaque)
+{
+    struct worker *w = opaque;
+    struct pass *ps = w->pass;
+    struct backup_job *bj = ps->bj;
+    int64_t off = w->first;
+
+    while (off >= 0) {
+        bool is_read = false;
+        int r = block_copy(bj->bcs, off, BD_MIN(bj->chunk, bj->len - off),
+                           &is_read);
+
+        pthread_mutex_lock(&ps->lock);
+        if (r < 0 && ps->ret == 0) {
+            ps->ret = r;
+            ps->is_read = is_read;
+        }
+        off = grab_chunk(ps);
+        pthread_mutex_unlock(&ps->lock);
+    }
+    return NULL;
+}
+
+static int backup_pass(struct backup_job *bj, bool *is_read)
+{
+    struct worker ws[BACKUP_WORKERS];
+    struct pass ps;
+    int64_t speed;
+    int n = 0;
+    int i;
+    int r;
+
+    job_lock(bj->job.mgr);
+    speed = bj->job.speed;
+    job_unlock(bj->job.mgr);
+    if (speed > 0) {
+        return backup_pass_serial(bj, is_read);
+    }
+    job_pause_point(&bj->job);
+    if (job_is_cancelled(&bj->job)) {
+        return -ECANCELED;
+    }
+    r = check_snapshot(bj);
+    if (r) {
+        return r;
+    }
+    memset(&ps, 0, sizeof(ps));
+    ps.bj = bj;
+    pthread_mutex_init(&ps.lock, NULL);
+    for (n = 0; n < BACKUP_WORKERS; n++) {
+        int64_t off = block_copy_next_dirty(bj->bcs, ps.cursor);
+
+        if (off < 0) {
+            break;
+        }
+        ps.cursor = off + bj->chunk;
+        ws[n].pass = &ps;
+        ws[n].first = off;
+    }
+    for (i = 0; i < n; i++) {
+        if (pthread_create(&ws[i].thread, NULL, pass_worker, &ws[i]) != 0) {
+            /* Out of threads: do this worker's share here. */
+            pass_worker(&ws[i]);
+            ws[i].thread = pthread_self();
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (!pthread_equal(ws[i].thread, pthread_self())) {
+            pthread_join(ws[i].thread, NULL);
+        }
+    }
+    pthread_mutex_destroy(&ps.lock);
+    sync_progress(bj);
+    if (ps.ret < 0) {
+        *is_read = ps.is_read;
+        return ps.ret;
+    }
+    return check_snapshot(bj);
 }
 
 static int backup_run(struct job *job)
