@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli/io-int.h"
+#include "cli/run.h"
 #include "cli/verbs.h"
 #include "common/cutils.h"
 #include "driver/block.h"
@@ -83,8 +84,8 @@ static void step_hook(void *opaque, const char *where)
     alarm((unsigned)step_timeout_s);
 }
 
-static int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
-                  const char *cmdline)
+int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
+           const char *cmdline)
 {
     struct io_ctx ctx;
     struct bd_error *err = NULL;

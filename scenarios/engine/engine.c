@@ -1152,8 +1152,11 @@ static int sc_line(struct sc *sc, const char *raw, const struct sc_loc *loc,
     if (*args) {
         *args++ = '\0';
     }
-    if (strcmp(verb, "include") && strcmp(verb, "set") &&
-        strcmp(verb, "timeout")) {
+    if (!strcmp(verb, "echo")) {
+        /* Narration: the text alone. */
+        sc_out(sc, "%s", args);
+    } else if (strcmp(verb, "include") && strcmp(verb, "set") &&
+               strcmp(verb, "timeout")) {
         sc_out(sc, "> %s%s%s", verb, *args ? " " : "", args);
     }
     if (!strcmp(verb, "set")) {
@@ -1202,7 +1205,7 @@ static int sc_line(struct sc *sc, const char *raw, const struct sc_loc *loc,
         }
         free(dir);
     } else if (!strcmp(verb, "echo")) {
-        /* Already echoed. */
+        /* Already printed. */
     } else if (!strcmp(verb, "io")) {
         r = sc_cmd_io(sc, args, loc, errp);
     } else if (!strcmp(verb, "wait")) {
