@@ -8,7 +8,8 @@
  * command name for one without arguments; "-" reads one command per line
  * from stdin) and prints each reply on one line. With --wait EVENT it then
  * waits for that event (counting events that arrived while the commands
- * ran) and prints it.
+ * ran) and prints it; EVENT,key=value,... also requires those members
+ * of the event's data.
  *
  * Exit status: 0 all commands returned; 1 some command got an error reply
  * (printed like the others); 2 usage, connection or protocol failure; 3
@@ -29,6 +30,7 @@
 
 #include "cli/verbs.h"
 #include "common/cutils.h"
+#include "common/opts.h"
 
 struct client {
     int fd;
@@ -54,7 +56,10 @@ static void usage(FILE *f)
         "                       command name, or - to read commands (one per\n"
         "                       line) from stdin; anything else is sent as\n"
         "                       it is, and one reply is read per COMMAND\n"
-        "  -w, --wait EVENT     after the commands, wait for EVENT and print it\n"
+        "  -w, --wait EVENT[,KEY=VALUE]...\n"
+        "                       after the commands, wait for EVENT (whose\n"
+        "                       data members KEY, dotted for nested ones,\n"
+        "                       equal VALUE) and print it\n"
         "  -t, --timeout SECS   give up after SECS in all (exit status 3)\n"
         "  -e, --events         also print every event received\n"
         "  -s, --sort-keys      print objects with sorted keys (comparable\n"
@@ -158,13 +163,64 @@ static json_t *next_msg(struct client *c, int64_t deadline_ns,
     }
 }
 
+/*
+ * Does ev match the --wait spec "NAME[,key=value...]"? Each key is a
+ * member of the event's data (dotted for nested objects) whose value,
+ * printed as a scalar ("true", "5", "running"), equals value.
+ */
+static bool event_matches(const char *spec, json_t *ev)
+{
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    size_t n = strcspn(spec, ",");
+    bool ok;
+    char *copy = NULL;
+    char *save = NULL;
+    char *kv;
+
+    if (!name || strlen(name) != n || strncmp(name, spec, n) != 0) {
+        return false;
+    }
+    if (!spec[n]) {
+        return true;
+    }
+    ok = true;
+    copy = bd_strdup(spec + n + 1);
+    for (kv = strtok_r(copy, ",", &save); kv && ok;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        json_t *v = json_object_get(ev, "data");
+        char *path = NULL;
+        char *psave = NULL;
+        char *part;
+        char *text = NULL;
+
+        if (!eq) {
+            ok = false;
+            break;
+        }
+        *eq = '\0';
+        path = kv;
+        for (part = strtok_r(path, ".", &psave); part && v;
+             part = strtok_r(NULL, ".", &psave)) {
+            v = json_object_get(v, part);
+        }
+        text = v ? bd_opts_scalar_string(v) : NULL;
+        if (!json_is_string(v)) {
+            ok = text && !strcmp(text, eq + 1);
+        } else {
+            ok = !strcmp(json_string_value(v), eq + 1);
+        }
+        free(text);
+    }
+    free(copy);
+    return ok;
+}
+
 /* An event arrived: remember the awaited one, print if asked. */
 static void on_event(struct client *c, json_t *ev)
 {
-    const char *name = json_string_value(json_object_get(ev, "event"));
-
-    if (c->wait_event && !c->seen_event && name &&
-        !strcmp(name, c->wait_event)) {
+    if (c->wait_event && !c->seen_event &&
+        event_matches(c->wait_event, ev)) {
         c->seen_event = json_incref(ev);
         return;
     }
