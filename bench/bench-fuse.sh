@@ -84,7 +84,7 @@ suite() { # $1 stack
     done
 }
 
-NULL_Q="--blockdev driver=null-co,node-name=n,size=1G"
+NULL_Q="--blockdev driver=null-co,node-name=n,size=1073741824"
 FILE_B="--blockdev driver=file,node-name=f,filename=base.img,aio=native,cache.direct=on"
 EXP="--export type=fuse,id=e,mountpoint=mnt,writable=on"
 

@@ -1,11 +1,12 @@
 # bench/: benchmarks, run by `make bench`, never as timed tests.
 #
-# Each area adds its benchmark in its own bench/<area>.mk: a phony target
-# appended to BENCHES (or hung off `bench` directly). This file includes
-# them and is itself included last by the Makefile, so `bench` sees every
-# addition. Benchmarks build with BUILD=release unless asked otherwise.
+# Each area adds its benchmark in its own bench/<area>.mk (or its
+# module.mk): a phony target appended to BENCHES (or hung off `bench`
+# directly). This file includes them and is itself included last by the
+# Makefile, so `bench` sees every addition; BENCHES starts empty in the
+# Makefile, not here, so additions made in module.mk files survive.
+# Benchmarks build with BUILD=release unless asked otherwise.
 
-BENCHES :=
 include $(filter-out bench/module.mk,$(wildcard bench/*.mk))
 
 .PHONY: bench $(BENCHES)

@@ -38,15 +38,9 @@
 #include "common/opts.h"
 #include "driver/block.h"
 #include "fuse/export.h"
+#include "jobs/job.h"
 #include "fuse/fx-int.h"
 #include "monitor/monitor.h"
-
-/* The QMP server lands in its own module; until it is linked in, --monitor
- * says so instead of failing to link. */
-#pragma weak qmp_server_new
-#pragma weak qmp_server_add_listener
-#pragma weak qmp_server_add_stdio
-#pragma weak qmp_server_free
 
 #define PROG "blkrig serve"
 
@@ -351,8 +345,8 @@ static int do_chardev(struct daemon_state *d, const char *arg)
         goto fail;
     }
     cd.id = bd_strdup(id);
-    d->chardevs = bd_realloc(d->chardevs,
-                             sizeof(*d->chardevs) * (size_t)(d->nchardevs + 1));
+    d->chardevs = bd_realloc(d->chardevs, sizeof(*d->chardevs) *
+                             (size_t)(d->nchardevs + 1));
     d->chardevs[d->nchardevs++] = cd;
     json_decref(o);
     return 0;
@@ -404,10 +398,6 @@ static int do_monitor(struct daemon_state *d, const char *arg)
     }
     if (cd->used) {
         bd_error_setg(&err, "chardev \"%s\" is already in use", id);
-        goto fail;
-    }
-    if (!qmp_server_new) {
-        bd_error_setg(&err, "this blkrig has no QMP monitor built in");
         goto fail;
     }
     if (!d->qmp) {
@@ -544,6 +534,11 @@ static void cleanup(struct daemon_state *d)
         qmp_server_free(d->qmp);
         d->qmp = NULL;
     }
+    /* Jobs before exports: cancelling a mirror moves export edges. */
+    if (d->ctx.jobs) {
+        job_manager_free(d->ctx.jobs);
+        d->ctx.jobs = NULL;
+    }
     if (d->exports) {
         fx_exports_free(d->exports);
         d->exports = NULL;
@@ -643,6 +638,8 @@ int verb_serve(int argc, char **argv)
     d.exports = fx_exports_new(d.graph);
     d.ctx.graph = d.graph;
     d.ctx.exports = d.exports;
+    /* Block jobs (mirror, backup): QMP's job commands act on this. */
+    d.ctx.jobs = job_manager_new(d.graph);
     d.ctx.quit = qmp_quit;
     d.ctx.quit_opaque = &d;
 

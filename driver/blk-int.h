@@ -17,6 +17,10 @@ void bd_graph_bump(struct bd_graph *g);
 /* blk.c */
 struct bd_blk *bd_blk_from_link(struct bd_list *link);
 struct bd_blk *bd_blk_find(struct bd_graph *g, const char *name);
+/* Serialise a move of b's root edge (bd_replace_node) with requests
+ * entering through it. Lock order: graph lock, then root lock. */
+void bd_blk_root_lock(struct bd_blk *b);
+void bd_blk_root_unlock(struct bd_blk *b);
 /* Drain began (true) or ended (false) somewhere in g: hook for users that
  * run their own I/O threads. */
 void bd_blk_drain_notify(struct bd_graph *g, bool begin);

@@ -56,6 +56,16 @@ struct bd_blk *bd_blk_find(struct bd_graph *g, const char *name)
     return found;
 }
 
+void bd_blk_root_lock(struct bd_blk *b)
+{
+    pthread_mutex_lock(&b->root_lock);
+}
+
+void bd_blk_root_unlock(struct bd_blk *b)
+{
+    pthread_mutex_unlock(&b->root_lock);
+}
+
 void bd_blk_drain_notify(struct bd_graph *g, bool begin)
 {
     (void)g;

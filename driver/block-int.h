@@ -67,6 +67,8 @@ struct bd_child {
     struct bd_node *node;       /* the child node */
     uint64_t perm;              /* permissions this edge takes */
     uint64_t shared;            /* permissions it lets other edges take */
+    bool quiesced_parent;       /* node is drained and has quiesced the
+                                   parent through this edge (core.c) */
     struct bd_list parent_link; /* in parent->children */
     struct bd_list node_link;   /* in node->parents */
 };

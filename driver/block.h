@@ -79,6 +79,9 @@ bool bd_qiov_is_zero(const struct bd_qiov *q);
 #define BD_O_NO_BACKING    0x0080  /* don't open backing files */
 #define BD_O_AUTO_RDONLY   0x0100  /* fall back to read-only when RW fails */
 #define BD_O_NO_IO         0x0200  /* metadata only (qemu-img info) */
+/* qcow2 (qemu-img check -r): open damaged or corrupt-marked images so they
+ * can be repaired; never inherited by children. */
+#define BD_O_CHECK         0x0400
 #define BD_O_INHERIT_MASK  (BD_O_RDWR | BD_O_NOCACHE | BD_O_NO_FLUSH | \
                             BD_O_UNMAP | BD_O_FORCE_SHARE | \
                             BD_O_AUTO_RDONLY | BD_O_NO_IO)

@@ -465,35 +465,86 @@ void bd_wait_quiesce_end(struct bd_node *bs)
     pthread_mutex_unlock(&g->drain_lock);
 }
 
-/* Apply delta (+1 or -1) to the quiesce counter of n and every node above
- * it. Parents quiesce before n and resume after it, as in QEMU, so a filter
- * stops its own activity only once nothing above can send it more. */
-static void quiesce_up(struct bd_node *n, int delta)
+/*
+ * Quiescing, QEMU's way. A node's quiesce_counter counts the drained
+ * sections on it plus its quiesced child edges. When the counter leaves 0
+ * the node quiesces every parent edge once (bd_child.quiesced_parent), so
+ * the parents above it stop too; when it returns to 0 they are released.
+ * Edges that appear, move or vanish while a node is drained keep the
+ * parents' counts balanced (edge_quiesce_sync), which is what makes graph
+ * changes inside a drained section (filter insertion by jobs) safe.
+ * Parents quiesce before the node's drain_begin and resume after its
+ * drain_end, so a filter stops its own activity only once nothing above
+ * can send it more. Called with the graph lock held.
+ */
+static void node_drain_begin(struct bd_node *n);
+static void node_drain_end(struct bd_node *n);
+
+static void parent_drain_begin(struct bd_child *c)
+{
+    if (!c->quiesced_parent) {
+        c->quiesced_parent = true;
+        if (c->parent) {
+            node_drain_begin(c->parent);
+        }
+    }
+}
+
+static void parent_drain_end(struct bd_child *c)
+{
+    if (c->quiesced_parent) {
+        c->quiesced_parent = false;
+        if (c->parent) {
+            node_drain_end(c->parent);
+        }
+    }
+}
+
+static void node_drain_begin(struct bd_node *n)
 {
     struct bd_list *pos;
 
-    if (delta > 0) {
-        bd_list_for_each(pos, &n->parents) {
-            struct bd_child *c = BD_LIST_ENTRY(pos, struct bd_child,
-                                               node_link);
-            if (c->parent) {
-                quiesce_up(c->parent, delta);
-            }
-        }
-        if (atomic_fetch_add(&n->quiesce_counter, 1) == 0 &&
-            n->drv->drain_begin) {
-            n->drv->drain_begin(n);
-        }
+    if (atomic_fetch_add(&n->quiesce_counter, 1) != 0) {
         return;
     }
-    if (atomic_fetch_sub(&n->quiesce_counter, 1) == 1 && n->drv->drain_end) {
+    bd_list_for_each(pos, &n->parents) {
+        parent_drain_begin(BD_LIST_ENTRY(pos, struct bd_child, node_link));
+    }
+    if (n->drv->drain_begin) {
+        n->drv->drain_begin(n);
+    }
+}
+
+static void node_drain_end(struct bd_node *n)
+{
+    struct bd_graph *g = n->graph;
+    struct bd_list *pos;
+    int old = atomic_fetch_sub(&n->quiesce_counter, 1);
+
+    assert(old > 0);
+    if (old != 1) {
+        return;
+    }
+    if (n->drv->drain_end) {
         n->drv->drain_end(n);
     }
     bd_list_for_each(pos, &n->parents) {
-        struct bd_child *c = BD_LIST_ENTRY(pos, struct bd_child, node_link);
-        if (c->parent) {
-            quiesce_up(c->parent, delta);
-        }
+        parent_drain_end(BD_LIST_ENTRY(pos, struct bd_child, node_link));
+    }
+    /* Wake backends waiting in bd_wait_quiesce_end. */
+    pthread_mutex_lock(&g->drain_lock);
+    pthread_cond_broadcast(&g->drain_cond);
+    pthread_mutex_unlock(&g->drain_lock);
+}
+
+/* Edge c now points at c->node (or at nothing, node NULL): its parent is
+ * quiesced exactly when that node is. */
+static void edge_quiesce_sync(struct bd_child *c, struct bd_node *node)
+{
+    if (node && atomic_load(&node->quiesce_counter) > 0) {
+        parent_drain_begin(c);
+    } else {
+        parent_drain_end(c);
     }
 }
 
@@ -547,7 +598,7 @@ void bd_drained_begin(struct bd_node *n)
     struct bd_graph *g = n->graph;
 
     pthread_mutex_lock(&g->lock);
-    quiesce_up(n, 1);
+    node_drain_begin(n);
     pthread_mutex_unlock(&g->lock);
     bd_blk_drain_notify(g, true);
     atomic_fetch_add(&g->drainers, 1);
@@ -573,11 +624,8 @@ void bd_drained_end(struct bd_node *n)
     struct bd_graph *g = n->graph;
 
     pthread_mutex_lock(&g->lock);
-    quiesce_up(n, -1);
+    node_drain_end(n);
     pthread_mutex_unlock(&g->lock);
-    pthread_mutex_lock(&g->drain_lock);
-    pthread_cond_broadcast(&g->drain_cond);
-    pthread_mutex_unlock(&g->drain_lock);
     bd_blk_drain_notify(g, false);
 }
 
@@ -854,6 +902,7 @@ static struct bd_child *link_child(struct bd_node *parent,
     bd_list_add_tail(&parent->children, &c->parent_link);
     /* Newest parent first, as QEMU's parent list (permission messages). */
     bd_list_add_head(&child->parents, &c->node_link);
+    edge_quiesce_sync(c, child);
     if (!strcmp(name, "file") || !strcmp(name, "image") ||
         ((role & BD_ROLE_PRIMARY) && !parent->file)) {
         if (!parent->file) {
@@ -873,6 +922,7 @@ static void unlink_child(struct bd_child *c)
 
     bd_list_del(&c->parent_link);
     bd_list_del(&c->node_link);
+    edge_quiesce_sync(c, NULL);
     if (parent->file == c) {
         parent->file = NULL;
     }
@@ -1020,9 +1070,17 @@ int bd_replace_node(struct bd_node *from, struct bd_node *to,
             continue;
         }
         bd_list_del(&c->node_link);
-        c->node = to;
+        if (c->blk) {
+            /* Requests read a backend's root node under its root lock. */
+            bd_blk_root_lock(c->blk);
+            c->node = to;
+            bd_blk_root_unlock(c->blk);
+        } else {
+            c->node = to;
+        }
         bd_ref(to);
         bd_list_add_head(&to->parents, &c->node_link);
+        edge_quiesce_sync(c, to);
         bd_unref(from);
     }
     bd_graph_bump(g);
@@ -1379,6 +1437,10 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
                           (int)(strchr(filename, ':') - filename), filename);
             goto fail;
         }
+    } else if ((flags & BD_O_PROTOCOL) &&
+               bd_opts_peek_str(options, "filename")) {
+        /* --image-opts file.filename=X: the protocol comes from X too. */
+        drv = bd_find_protocol(bd_opts_peek_str(options, "filename"));
     }
     if ((drv && drv->is_format) || !drv) {
         if (filename || bd_opts_has_prefix(options, "file")) {
@@ -1575,7 +1637,14 @@ struct bd_node *bd_blockdev_add(struct bd_graph *g, json_t *nested,
     if (!bs) {
         return NULL;
     }
-    bs->open_options = json_deep_copy(nested);
+    /* Keep the options typed whatever the syntax, as QEMU does (they
+     * show up in generated json: filenames). */
+    bs->open_options = keyval
+        ? qapi_keyval_to_json(&bd_qapi_blockdev_options, nested, NULL)
+        : json_deep_copy(nested);
+    if (!bs->open_options) {
+        bs->open_options = json_deep_copy(nested);
+    }
     bs->in_graph_named = true;   /* the reference bd_open gave us */
     return bs;
 }

@@ -8,6 +8,7 @@
  */
 #include "common/config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -312,7 +313,10 @@ json_t *bd_dirty_bitmap_query(struct bd_node *bs)
         if (bm->name) {
             json_object_set_new(o, "name", json_string(bm->name));
         }
-        json_object_set_new(o, "recording", json_boolean(bm->enabled));
+        json_object_set_new(o, "recording",
+                            json_boolean(bm->enabled ||
+                                         (bm->successor &&
+                                          bm->successor->enabled)));
         json_object_set_new(o, "persistent", json_boolean(bm->persistent));
         json_object_set_new(o, "busy", json_boolean(bm->busy));
         json_object_set_new(o, "count",
@@ -327,4 +331,122 @@ json_t *bd_dirty_bitmap_query(struct bd_node *bs)
     }
     pthread_mutex_unlock(&bs->bitmaps_lock);
     return list;
+}
+
+/* ------------------------------------------------------------------ */
+/* Usage rules and job successors                                       */
+
+int bd_dirty_bitmap_check(struct bd_dirty_bitmap *bm, unsigned flags,
+                          struct bd_error **errp)
+{
+    const char *name = bm->name ? bm->name : "";
+
+    if ((flags & BD_BITMAP_BUSY) && bm->busy) {
+        bd_error_setg(errp, "Bitmap '%s' is currently in use by another "
+                      "operation and cannot be used", name);
+        return -EBUSY;
+    }
+    if ((flags & BD_BITMAP_RO) && bm->readonly) {
+        bd_error_setg(errp, "Bitmap '%s' is readonly and cannot be modified",
+                      name);
+        return -EPERM;
+    }
+    if ((flags & BD_BITMAP_INCONSISTENT) && bm->inconsistent) {
+        bd_error_setg(errp, "Bitmap '%s' is inconsistent and cannot be used",
+                      name);
+        bd_error_append_hint(errp, "Try block-dirty-bitmap-remove to delete "
+                             "this bitmap from disk\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+bool bd_dirty_bitmap_recording(struct bd_dirty_bitmap *bm)
+{
+    bool r;
+
+    pthread_mutex_lock(&bm->node->bitmaps_lock);
+    r = bm->enabled || (bm->successor && bm->successor->enabled);
+    pthread_mutex_unlock(&bm->node->bitmaps_lock);
+    return r;
+}
+
+void bd_dirty_bitmap_set_enabled(struct bd_dirty_bitmap *bm, bool enabled)
+{
+    pthread_mutex_lock(&bm->node->bitmaps_lock);
+    bm->enabled = enabled;
+    pthread_mutex_unlock(&bm->node->bitmaps_lock);
+}
+
+int64_t bd_dirty_bitmap_size(struct bd_dirty_bitmap *bm)
+{
+    int64_t r;
+
+    pthread_mutex_lock(&bm->node->bitmaps_lock);
+    r = bm->size;
+    pthread_mutex_unlock(&bm->node->bitmaps_lock);
+    return r;
+}
+
+int bd_dirty_bitmap_create_successor(struct bd_dirty_bitmap *bm,
+                                     struct bd_error **errp)
+{
+    struct bd_dirty_bitmap *succ;
+
+    if (bd_dirty_bitmap_check(bm, BD_BITMAP_BUSY, errp) < 0) {
+        return -EBUSY;
+    }
+    if (bm->successor) {
+        bd_error_setg(errp, "Cannot create a successor for a bitmap that "
+                      "already has one");
+        return -EINVAL;
+    }
+    succ = bd_dirty_bitmap_create(bm->node, bm->granularity, NULL, errp);
+    if (!succ) {
+        return -ENOMEM;
+    }
+    /* Switch under the lock so that no write is lost between the two:
+     * every write lands in exactly one of them. */
+    pthread_mutex_lock(&bm->node->bitmaps_lock);
+    succ->enabled = bm->enabled;
+    bm->enabled = false;
+    bm->busy = true;
+    bm->successor = succ;
+    pthread_mutex_unlock(&bm->node->bitmaps_lock);
+    return 0;
+}
+
+static void end_freeze(struct bd_dirty_bitmap *bm, bool keep_old)
+{
+    struct bd_dirty_bitmap *succ = bm->successor;
+
+    if (!succ) {
+        return;
+    }
+    /* Hand recording back to bm first, under the lock, so that a write
+     * racing with us lands in bm itself or in succ before we merge it. */
+    pthread_mutex_lock(&bm->node->bitmaps_lock);
+    if (!keep_old) {
+        memset(bm->bits, 0, BD_DIV_ROUND_UP(bm->nbits, 64) * sizeof(uint64_t));
+        bm->set_bits = 0;
+    }
+    bm->enabled = succ->enabled;
+    succ->enabled = false;
+    pthread_mutex_unlock(&bm->node->bitmaps_lock);
+    bd_dirty_bitmap_merge(bm, succ);
+    pthread_mutex_lock(&bm->node->bitmaps_lock);
+    bm->busy = false;
+    bm->successor = NULL;
+    pthread_mutex_unlock(&bm->node->bitmaps_lock);
+    bd_dirty_bitmap_release(succ);
+}
+
+void bd_dirty_bitmap_abdicate(struct bd_dirty_bitmap *bm)
+{
+    end_freeze(bm, false);
+}
+
+void bd_dirty_bitmap_reclaim(struct bd_dirty_bitmap *bm)
+{
+    end_freeze(bm, true);
 }

@@ -77,4 +77,40 @@ void bd_dirty_bitmap_restore(struct bd_dirty_bitmap *bm, uint64_t *backup);
  * and inconsistent only when true. Caller owns the array. */
 json_t *bd_dirty_bitmap_query(struct bd_node *bs);
 
+/* ------------------------------------------------------------------ */
+/* Usage rules and job successors (QMP bitmap commands, backup).        */
+
+/* What an operation needs of a bitmap (QEMU's BdrvDirtyBitmap checks). */
+#define BD_BITMAP_BUSY          0x1 /* refuse busy bitmaps */
+#define BD_BITMAP_RO            0x2 /* refuse read-only bitmaps */
+#define BD_BITMAP_INCONSISTENT  0x4 /* refuse inconsistent bitmaps */
+#define BD_BITMAP_DEFAULT       (BD_BITMAP_BUSY | BD_BITMAP_RO | \
+                                 BD_BITMAP_INCONSISTENT)
+#define BD_BITMAP_ALLOW_RO      (BD_BITMAP_BUSY | BD_BITMAP_INCONSISTENT)
+
+/* 0 if bm may be used as flags say, else -EBUSY/-EPERM/-EINVAL with QEMU's
+ * message ("Bitmap '%s' is currently in use by another operation and
+ * cannot be used", "... is readonly and cannot be modified", "... is
+ * inconsistent and cannot be used" plus a hint). */
+int bd_dirty_bitmap_check(struct bd_dirty_bitmap *bm, unsigned flags,
+                          struct bd_error **errp);
+/* Recording: enabled, or an enabled successor records for it. */
+bool bd_dirty_bitmap_recording(struct bd_dirty_bitmap *bm);
+void bd_dirty_bitmap_set_enabled(struct bd_dirty_bitmap *bm, bool enabled);
+/* Size of the bitmap in bytes (the node length when it was sized). */
+int64_t bd_dirty_bitmap_size(struct bd_dirty_bitmap *bm);
+
+/*
+ * A job freezes bm: an anonymous successor records the writes made from
+ * now on (it inherits bm's enabled state), bm stops recording and becomes
+ * busy. Fails if bm is busy or already has a successor.
+ */
+int bd_dirty_bitmap_create_successor(struct bd_dirty_bitmap *bm,
+                                     struct bd_error **errp);
+/* End of the freeze. abdicate: bm := successor's bits (the old content
+ * is dropped). reclaim: bm |= successor's bits. Both release the
+ * successor, give bm its enabled state back and clear busy. */
+void bd_dirty_bitmap_abdicate(struct bd_dirty_bitmap *bm);
+void bd_dirty_bitmap_reclaim(struct bd_dirty_bitmap *bm);
+
 #endif

@@ -55,6 +55,10 @@ struct file_aio_req {
     struct iocb iocb;
     bool done;
     long res;
+    /* Signalled by the reaper for this request only: a broadcast on the
+     * node's aio_done woke every waiting thread per completion (32 at
+     * queue depth 32, through FUSE), which dominated file exports. */
+    pthread_cond_t cond;
 };
 
 struct file_state {
@@ -69,7 +73,8 @@ struct file_state {
     bool direct;                    /* opened with O_DIRECT */
 
     /* aio=native: the context and its completion thread, which marks
-     * requests done under aio_lock and broadcasts aio_done. One lock per
+     * requests done under aio_lock and signals each one's cond (aio_done
+     * is no longer waited on). One lock per
      * node rather than per request: it exists before any request, so the
      * kernel hand-over of a request needs no extra ordering. */
     pthread_mutex_t aio_lock;
@@ -118,8 +123,8 @@ static void *file_reaper(void *opaque)
 
             r->res = (long)ev[i].res;
             r->done = true;
+            pthread_cond_signal(&r->cond);
         }
-        pthread_cond_broadcast(&s->aio_done);
         pthread_mutex_unlock(&s->aio_lock);
     }
     return NULL;
@@ -143,6 +148,7 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
         io_prep_preadv(&r.iocb, s->fd, iov, niov, off);
     }
     r.iocb.data = &r;
+    pthread_cond_init(&r.cond, NULL);
     cbs[0] = &r.iocb;
     /* Publish r's initial state to the reaper through the lock. */
     pthread_mutex_lock(&s->aio_lock);
@@ -158,14 +164,16 @@ static ssize_t file_aio_rw(struct file_state *s, bool write,
             bd_sleep_ns(50 * 1000);
             continue;
         }
+        pthread_cond_destroy(&r.cond);
         return ret < 0 ? ret : -EIO;
     }
     pthread_mutex_lock(&s->aio_lock);
     while (!r.done) {
-        pthread_cond_wait(&s->aio_done, &s->aio_lock);
+        pthread_cond_wait(&r.cond, &s->aio_lock);
     }
     res = r.res;
     pthread_mutex_unlock(&s->aio_lock);
+    pthread_cond_destroy(&r.cond);
     return res;
 }
 

@@ -121,6 +121,33 @@ static int mirror_top_pdiscard(struct bd_node *bs, int64_t off, int64_t bytes)
     return mirror_top_write(bs, BD_MT_DISCARD, off, bytes, NULL, 0);
 }
 
+/* The job's bitmap, its copies and the target all have the source's size:
+ * while an owner is attached, the node must not change size. (QEMU's job
+ * unshares the resize permission instead, which makes a mirror of a
+ * writable FUSE export impossible; see docs/compat.md.) */
+static int mirror_top_truncate(struct bd_node *bs, int64_t size, bool exact,
+                               enum bd_prealloc prealloc, int flags,
+                               struct bd_error **errp)
+{
+    struct mirror_top_state *s = bs->opaque;
+    struct bd_child *c = bd_filter_child(bs);
+    bool owned;
+
+    pthread_rwlock_rdlock(&s->lock);
+    owned = s->fn != NULL;
+    pthread_rwlock_unlock(&s->lock);
+    if (owned) {
+        bd_error_setg(errp, "Cannot resize node '%s' while a mirror job "
+                      "copies it", bs->node_name);
+        return -EBUSY;
+    }
+    if (!c) {
+        bd_error_setg(errp, "Node '%s' has no child", bs->node_name);
+        return -ENOMEDIUM;
+    }
+    return bd_child_truncate(c, size, exact, prealloc, flags, errp);
+}
+
 static const struct bd_driver mirror_top_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = BD_MIRROR_TOP_DRIVER,
@@ -132,6 +159,7 @@ static const struct bd_driver mirror_top_driver = {
     .pwrite_zeroes = mirror_top_pwrite_zeroes,
     .pdiscard = mirror_top_pdiscard,
     .block_status = bd_block_status_passthrough,
+    .truncate = mirror_top_truncate,
 };
 
 BD_DRIVER_EXPORT(mirror_top_driver, bd_driver_mirror_top)

@@ -21,6 +21,7 @@ static bd_driver_accessor *const accessors[] = {
     bd_driver_null_aio,
     bd_driver_blkdebug,     /* driver/blkdebug.c (issue 4) */
     bd_driver_mirror_top,
+    bd_driver_qcow2,
 };
 
 #define NDRIVERS (sizeof(accessors) / sizeof(accessors[0]))

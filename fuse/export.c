@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +123,12 @@ static void fx_init(void *userdata, struct fuse_conn_info *conn)
     conn->max_write = FX_MAX_WRITE;
     conn->max_read = FX_MAX_READ_OPT;   /* must match the mount option */
     conn->max_readahead = 0;
+    /* O_DIRECT aio arrives as background requests, of which the kernel
+     * keeps only max_background (default 12) in flight: that, not the
+     * client's queue depth, would bound the requests we see at once (a
+     * 1 ms injected delay would cap at 12k IOPS). */
+    conn->max_background = FX_MAX_THREADS;
+    conn->congestion_threshold = FX_MAX_THREADS * 3 / 4;
     /* Several reads of one file run at once; without this the kernel
      * serialises them per file. */
     if (conn->capable & FUSE_CAP_ASYNC_READ) {
@@ -546,6 +553,9 @@ static void *loop_thread_fn(void *opaque)
     sigemptyset(&set);
     sigaddset(&set, FX_WAKE_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    /* Injected delays sleep in the worker; the default 50 us timer slack
+     * would add 5% to a 1 ms delay. Workers inherit the setting. */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
 
     fuse_loop_cfg_set_clone_fd(cfg, 0);
     fuse_loop_cfg_set_max_threads(cfg, FX_MAX_THREADS);
@@ -704,60 +714,79 @@ static const char *const allow_other_values[] = { "off", "on", "auto", NULL };
 
 enum { ALLOW_OTHER_OFF, ALLOW_OTHER_ON, ALLOW_OTHER_AUTO };
 
-/* A member of the options: string, bool or enum, as QAPI would check it.
- * Returns 1 present, 0 absent, -1 error. The key is removed. */
-static int take_member(json_t *orig, json_t *o, const char *key, bool keyval,
-                       json_type want,
-                       const char *const *enum_vals, const char **str,
-                       bool *b, int *ev, struct bd_error **errp)
-{
-    json_t *v = json_object_get(o, key);
+/*
+ * The options being validated: the caller's object (values are read from
+ * it, so strings stay valid) and a working copy from which each visited
+ * member is removed, so that what is left at the end is unexpected.
+ */
+struct opts_visit {
+    json_t *orig;
+    json_t *rest;
+    bool keyval;
+    struct bd_error **errp;
+};
 
-    if (!v) {
+/* A string member (an enum when values is not NULL), as QAPI checks it.
+ * Returns 1 present, 0 absent (an error when required), -1 error. */
+static int visit_str(struct opts_visit *v, const char *key, bool required,
+                     const char *const *values, const char **out, int *idx)
+{
+    json_t *val = json_object_get(v->orig, key);
+    int i;
+
+    if (!val) {
+        if (required) {
+            bd_error_setg(v->errp, "Parameter '%s' is missing", key);
+            return -1;
+        }
         return 0;
     }
-    /* o is the caller's working copy: the value stays alive in the
-     * original, which is what the strings returned here point into. */
-    v = json_object_get(orig, key);
-    json_object_del(o, key);
-    if (want == JSON_TRUE) {
-        if (keyval && json_is_string(v)) {
-            if (!bd_parse_bool(json_string_value(v), b)) {
-                bd_error_setg(errp, "Parameter '%s' expects 'on' or 'off'",
-                              key);
-                return -1;
-            }
-        } else if (!keyval && json_is_boolean(v)) {
-            *b = json_is_true(v);
-        } else {
-            bd_error_setg(errp, "Invalid parameter type for '%s', "
-                          "expected: boolean", key);
-            return -1;
-        }
-    } else {
-        if (!json_is_string(v)) {
-            bd_error_setg(errp, "Invalid parameter type for '%s', "
-                          "expected: string", key);
-            return -1;
-        }
-        *str = json_string_value(v);
-        if (enum_vals) {
-            int i;
-
-            for (i = 0; enum_vals[i]; i++) {
-                if (!strcmp(enum_vals[i], *str)) {
-                    break;
-                }
-            }
-            if (!enum_vals[i]) {
-                bd_error_setg(errp, "Parameter '%s' does not accept value "
-                              "'%s'", key, *str);
-                return -1;
-            }
-            *ev = i;
+    json_object_del(v->rest, key);
+    if (!json_is_string(val)) {
+        bd_error_setg(v->errp, "Invalid parameter type for '%s', expected: "
+                      "string", key);
+        return -1;
+    }
+    *out = json_string_value(val);
+    for (i = 0; values && values[i]; i++) {
+        if (!strcmp(values[i], *out)) {
+            *idx = i;
+            return 1;
         }
     }
+    if (values) {
+        bd_error_setg(v->errp, "Parameter '%s' does not accept value '%s'",
+                      key, *out);
+        return -1;
+    }
     return 1;
+}
+
+/* An optional bool member: a JSON boolean, or on/off (yes/no, true/false)
+ * text from key=value syntax. Returns 1, 0 or -1 as visit_str. */
+static int visit_bool(struct opts_visit *v, const char *key, bool *out)
+{
+    json_t *val = json_object_get(v->orig, key);
+
+    if (!val) {
+        return 0;
+    }
+    json_object_del(v->rest, key);
+    if (v->keyval && json_is_string(val)) {
+        if (!bd_parse_bool(json_string_value(val), out)) {
+            bd_error_setg(v->errp, "Parameter '%s' expects 'on' or 'off'",
+                          key);
+            return -1;
+        }
+        return 1;
+    }
+    if (!v->keyval && json_is_boolean(val)) {
+        *out = json_is_true(val);
+        return 1;
+    }
+    bd_error_setg(v->errp, "Invalid parameter type for '%s', expected: "
+                  "boolean", key);
+    return -1;
 }
 
 struct export_opts {
@@ -778,10 +807,11 @@ struct export_opts {
 static int parse_export_opts(json_t *opts, bool keyval, struct export_opts *o,
                              struct bd_error **errp)
 {
-    json_t *rest = NULL;
-    const char *s = NULL;
-    bool b = false;
-    int ev = 0;
+    struct opts_visit v = { opts, NULL, keyval, errp };
+    const char *type = NULL;
+    const char *ignored = NULL;
+    bool ignored_b = false;
+    int type_idx = 0;
     int ret = -1;
 
     memset(o, 0, sizeof(*o));
@@ -791,84 +821,40 @@ static int parse_export_opts(json_t *opts, bool keyval, struct export_opts *o,
                       "expected: object");
         return -EINVAL;
     }
-    rest = json_deep_copy(opts);
+    v.rest = json_deep_copy(opts);
     /* Base members. */
-    ret = take_member(opts, rest, "type", keyval, JSON_STRING, export_types, &s,
-                      &b, &ev, errp);
-    if (ret == 0) {
-        bd_error_setg(errp, "Parameter 'type' is missing");
-        ret = -1;
-    }
-    if (ret <= 0) {
+    if (visit_str(&v, "type", true, export_types, &type, &type_idx) < 0) {
         goto out;
     }
-    if (strcmp(s, "fuse")) {
+    if (strcmp(type, "fuse")) {
         bd_error_setg(errp, "Export type '%s' is not supported by blkrig "
-                      "(only 'fuse' is)", s);
-        ret = -1;
+                      "(only 'fuse' is)", type);
         goto out;
     }
-    ret = take_member(opts, rest, "id", keyval, JSON_STRING, NULL, &o->id, &b, &ev,
-                      errp);
-    if (ret == 0) {
-        bd_error_setg(errp, "Parameter 'id' is missing");
-        ret = -1;
-    }
-    if (ret <= 0) {
-        goto out;
-    }
-    if (take_member(opts, rest, "fixed-iothread", keyval, JSON_TRUE, NULL, &s, &b,
-                    &ev, errp) < 0 ||
-        take_member(opts, rest, "iothread", keyval, JSON_STRING, NULL, &s, &b, &ev,
-                    errp) < 0) {
-        ret = -1;
-        goto out;
-    }
-    ret = take_member(opts, rest, "node-name", keyval, JSON_STRING, NULL,
-                      &o->node_name, &b, &ev, errp);
-    if (ret == 0) {
-        bd_error_setg(errp, "Parameter 'node-name' is missing");
-        ret = -1;
-    }
-    if (ret <= 0) {
-        goto out;
-    }
-    if (take_member(opts, rest, "writable", keyval, JSON_TRUE, NULL, &s,
-                    &o->writable, &ev, errp) < 0 ||
-        take_member(opts, rest, "writethrough", keyval, JSON_TRUE, NULL, &s,
-                    &o->writethrough, &ev, errp) < 0) {
-        ret = -1;
+    if (visit_str(&v, "id", true, NULL, &o->id, NULL) < 0 ||
+        visit_bool(&v, "fixed-iothread", &ignored_b) < 0 ||
+        visit_str(&v, "iothread", false, NULL, &ignored, NULL) < 0 ||
+        visit_str(&v, "node-name", true, NULL, &o->node_name, NULL) < 0 ||
+        visit_bool(&v, "writable", &o->writable) < 0 ||
+        visit_bool(&v, "writethrough", &o->writethrough) < 0) {
         goto out;
     }
     /* FUSE members. */
-    ret = take_member(opts, rest, "mountpoint", keyval, JSON_STRING, NULL,
-                      &o->mountpoint, &b, &ev, errp);
-    if (ret == 0) {
-        bd_error_setg(errp, "Parameter 'mountpoint' is missing");
-        ret = -1;
-    }
-    if (ret <= 0) {
+    if (visit_str(&v, "mountpoint", true, NULL, &o->mountpoint, NULL) < 0 ||
+        visit_bool(&v, "growable", &o->growable) < 0 ||
+        visit_str(&v, "allow-other", false, allow_other_values, &ignored,
+                  &o->allow_other) < 0 ||
+        visit_bool(&v, "flush-on-close", &o->flush_on_close) < 0) {
         goto out;
     }
-    if (take_member(opts, rest, "growable", keyval, JSON_TRUE, NULL, &s,
-                    &o->growable, &ev, errp) < 0 ||
-        take_member(opts, rest, "allow-other", keyval, JSON_STRING,
-                    allow_other_values, &s, &b, &o->allow_other, errp) < 0 ||
-        take_member(opts, rest, "flush-on-close", keyval, JSON_TRUE, NULL, &s,
-                    &o->flush_on_close, &ev, errp) < 0) {
-        ret = -1;
-        goto out;
-    }
-    if (json_object_size(rest) > 0) {
-        const char *key = json_object_iter_key(json_object_iter(rest));
-
-        bd_error_setg(errp, "Parameter '%s' is unexpected", key);
-        ret = -1;
+    if (json_object_size(v.rest) > 0) {
+        bd_error_setg(errp, "Parameter '%s' is unexpected",
+                      json_object_iter_key(json_object_iter(v.rest)));
         goto out;
     }
     ret = 0;
 out:
-    json_decref(rest);
+    json_decref(v.rest);
     return ret < 0 ? -EINVAL : 0;
 }
 

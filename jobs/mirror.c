@@ -606,12 +606,19 @@ static void wait_event(struct mirror_job *s)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
+    /* Idle as far as queries go (QEMU: the coroutine sleeps). */
+    job_lock(s->job.mgr);
+    s->job.busy = false;
+    job_unlock(s->job.mgr);
     pthread_mutex_lock(&s->lock);
     if (!s->kicked) {
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
     }
     s->kicked = false;
     pthread_mutex_unlock(&s->lock);
+    job_lock(s->job.mgr);
+    s->job.busy = true;
+    job_unlock(s->job.mgr);
 }
 
 static int mirror_run(struct job *job)

@@ -62,25 +62,39 @@ static int fail(struct qmp_splitter *sp, qmp_split_fn *fn, void *opaque,
     return fn(opaque, NULL, err);
 }
 
-/* jansson's wording -> QEMU's, for the mistakes people actually make. */
-static const char *map_error(const char *text)
+/* jansson's wording -> QEMU's, for the mistakes people actually make.
+ * Returns a new string (the whole description after "JSON parse error, "). */
+static char *map_error(const char *text)
 {
     static const struct { const char *jansson, *qemu; } map[] = {
         { "':' expected", "missing : in object pair" },
+        { "string or '}' expected near '}'", "expecting value" },
         { "string or '}' expected", "key is not a string in object" },
         { "'}' expected", "expected separator in dict" },
         { "']' expected", "expected separator in list" },
+        { "invalid escape", "invalid escape sequence in string" },
         { "unexpected token", "expecting value" },
         { "end of file expected", "expecting value" },
     };
+    static const char tok[] = "invalid token near '";
+    const char *t = strstr(text, tok);
     size_t i;
 
+    if (t) {
+        /* QEMU's lexer calls a bad word a keyword, anything else stray. */
+        const char *w = t + sizeof(tok) - 1;
+        size_t n = strcspn(w, "'");
+        bool alpha = (*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z');
+
+        return bd_strdup_printf(alpha ? "invalid keyword '%.*s'"
+                                      : "stray '%.*s'", (int)n, w);
+    }
     for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strstr(text, map[i].jansson)) {
-            return map[i].qemu;
+            return bd_strdup(map[i].qemu);
         }
     }
-    return NULL;
+    return bd_strdup(text);
 }
 
 static int complete(struct qmp_splitter *sp, qmp_split_fn *fn, void *opaque)
@@ -90,11 +104,11 @@ static int complete(struct qmp_splitter *sp, qmp_split_fn *fn, void *opaque)
                            JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 
     if (!v) {
-        const char *q = map_error(jerr.text);
-        char *tmp = bd_strdup_printf("JSON parse error, %s",
-                                     q ? q : jerr.text);
+        char *q = map_error(jerr.text);
+        char *tmp = bd_strdup_printf("JSON parse error, %s", q);
         int r = fail(sp, fn, opaque, false, tmp);
 
+        free(q);
         free(tmp);
         return r;
     }

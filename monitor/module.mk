@@ -8,3 +8,6 @@ LIB_SRCS += $(wildcard monitor/*.c)
 # written yet have no file and their table stays NULL.
 QMP_TABLES := $(patsubst monitor/qmp-%.c,%,$(wildcard monitor/qmp-*.c))
 LDFLAGS += $(foreach t,$(QMP_TABLES),-Wl,-u,qmp_cmds_$(t))
+# The daemon (cli/serve.c) reaches the server through weak references too,
+# so the server itself is named the same way.
+LDFLAGS += -Wl,-u,qmp_server_new

@@ -33,17 +33,24 @@ struct qmp_context {
     void *quit_opaque;
 };
 
+/* Start the monitor thread. The server installs itself as ctx->graph's
+ * event sink (bd_graph_set_qevent_sink) until qmp_server_free; the quit
+ * callback must not free the server (it runs on the server's thread).
+ * Returns NULL if the thread or its pipe cannot be created. */
 struct qmp_server *qmp_server_new(const struct qmp_context *ctx);
 /* Serve clients accepted on a listening unix socket (ownership of fd
  * passes to the server, which closes it; the socket path is the caller's
  * to unlink). */
 int qmp_server_add_listener(struct qmp_server *s, int listen_fd,
                             struct bd_error **errp);
-/* Serve one client on a pair of fds (--chardev stdio). */
+/* Serve one client on a pair of fds (--chardev stdio). The fds stay the
+ * caller's (not closed); EOF on in_fd ends the client, not the server. */
 int qmp_server_add_stdio(struct qmp_server *s, int in_fd, int out_fd,
                          struct bd_error **errp);
 /* Execute one command object ({"execute":..,"arguments":..,"id":..})
- * in-process, as a negotiated client would; returns the reply object. */
+ * in-process, as a negotiated client would; returns the reply object
+ * (new reference). Serialised with the socket clients' commands; a
+ * successful `quit` calls ctx->quit before returning. */
 json_t *qmp_server_execute(struct qmp_server *s, json_t *cmd);
 /* Stop the thread, close every client and listener. */
 void qmp_server_free(struct qmp_server *s);

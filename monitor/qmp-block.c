@@ -24,6 +24,7 @@
 /* The FUSE export module may not be linked in (weak, as the command
  * tables in qmp-cmds.h): without it the address is NULL. */
 #pragma weak fx_exports_use_node
+#pragma weak fx_export_query
 
 /* ------------------------------------------------------------------ */
 /* blockdev-add / blockdev-del                                          */
@@ -90,13 +91,39 @@ static int64_t actual_size(struct bd_node *n)
     return (int64_t)st.st_blocks * 512;
 }
 
-/* The name QEMU shows for a node: what it was opened from, else its
- * filtered/file child's, else "<protocol>://" for protocol drivers that
- * need no file (null-co). */
+/* blockdev-add members that do not change what a node reads (QEMU
+ * leaves them out of generated filenames). */
+static bool weak_option(const char *drv, const char *key)
+{
+    static const char *const generic[] = {
+        "driver", "node-name", "discard", "cache", "read-only",
+        "auto-read-only", "force-share", "detect-zeroes", NULL,
+    };
+    const char *const *g;
+
+    for (g = generic; *g; g++) {
+        if (!strcmp(*g, key)) {
+            return true;
+        }
+    }
+    /* null-co's own filename hook ignores its latency. */
+    return !strncmp(drv, "null-", 5) && !strcmp(key, "latency-ns");
+}
+
+/*
+ * The name QEMU shows for a node: what it was opened from, else its
+ * filtered/file child's; for protocol drivers that need no file (null-co)
+ * "<protocol>://", or json:{"driver": .., options} when options that
+ * change the content were given.
+ */
 static const char *node_filename(struct bd_node *n)
 {
-    static __thread char proto[64];
+    static __thread char gen[4096];
     const char *f = bd_node_filename(n);
+    const char *key;
+    json_t *v;
+    json_t *strong = NULL;
+    char *text = NULL;
 
     if (f && *f) {
         return f;
@@ -104,11 +131,24 @@ static const char *node_filename(struct bd_node *n)
     if (bd_node_file(n)) {
         return node_filename(bd_node_file(n));
     }
-    if (n->drv->protocol_name) {
-        snprintf(proto, sizeof(proto), "%s://", n->drv->protocol_name);
-        return proto;
+    if (!n->drv->protocol_name) {
+        return "";
     }
-    return "";
+    strong = json_pack("{s:s}", "driver", n->drv->name);
+    json_object_foreach(n->open_options, key, v) {
+        if (!weak_option(n->drv->name, key)) {
+            json_object_set(strong, key, v);
+        }
+    }
+    if (json_object_size(strong) == 1) {
+        snprintf(gen, sizeof(gen), "%s://", n->drv->protocol_name);
+    } else {
+        text = json_dumps(strong, 0);
+        snprintf(gen, sizeof(gen), "json:%s", text ? text : "{}");
+        free(text);
+    }
+    json_decref(strong);
+    return gen;
 }
 
 static json_t *image_info(struct bd_node *n, bool flat)
@@ -367,13 +407,17 @@ static int add_blk_stats(struct bd_blk *b, void *opaque)
     json_t *o;
     int t;
 
-    /* Only named backends are the monitor's to show, as in QEMU. */
-    if (!bd_blk_name(b) || !*bd_blk_name(b)) {
+    /* QEMU shows only named backends, which qsd does not have; blkrig
+     * shows every backend on a named node (exports, jobs) so their
+     * counters and histograms are reachable, anonymous ones with the
+     * empty device name QEMU uses for them elsewhere. */
+    if (!n || bd_node_name_generated(n)) {
         return 0;
     }
     bd_blk_get_stats(b, &st, hist);
     o = json_object();
-    json_object_set_new(o, "device", json_string(bd_blk_name(b)));
+    json_object_set_new(o, "device",
+                        json_string(bd_blk_name(b) ? bd_blk_name(b) : ""));
     if (n && !bd_node_name_generated(n)) {
         json_object_set_new(o, "node-name", json_string(bd_node_name(n)));
     }
@@ -498,6 +542,24 @@ static json_t *block_latency_histogram_set(const struct qmp_context *ctx,
     bool any = all != NULL;
 
     bd_graph_foreach_blk(ctx->graph, find_blk, &f);
+    if (!f.by_name && ctx->exports && fx_export_query) {
+        /* An export id names the export's backend. */
+        json_t *exports = fx_export_query(ctx->exports);
+        json_t *e;
+
+        json_array_foreach(exports, i, e) {
+            if (!strcmp(qapi_get_str(e, "id", ""), f.id)) {
+                struct blk_find byexp = {
+                    .id = qapi_get_str(e, "node-name", ""),
+                };
+
+                bd_graph_foreach_blk(ctx->graph, find_blk, &byexp);
+                f.by_node = byexp.by_node ? byexp.by_node : f.by_node;
+                break;
+            }
+        }
+        json_decref(exports);
+    }
     b = f.by_name ? f.by_name : f.by_node;
     if (!b) {
         bd_error_set(errp, BD_ERR_DEVICE_NOT_FOUND, "Device '%s' not found",

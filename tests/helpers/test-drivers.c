@@ -457,12 +457,17 @@ static int mem_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
     td_log_add(s->log, "%s read %lld+%lld", bs->node_name, (long long)off,
                (long long)bytes);
     pthread_mutex_lock(&s->lock);
-    if (off + bytes > s->size) {
-        /* The core zero-fills past the end; it must never ask. */
+    if (off >= BD_ROUND_UP(s->size, (int64_t)s->align)) {
+        /* Whole blocks past the end are the core's to zero-fill. */
         atomic_fetch_add(&s->st.violations, 1);
         ret = -EINVAL;
     } else {
-        bd_qiov_from_buf(qiov, 0, s->data + off, (size_t)bytes);
+        /* The block holding the end may be read whole (as from a file
+         * whose size is not a multiple of the alignment): zeroes past it. */
+        int64_t n = BD_MIN(bytes, s->size - off);
+
+        bd_qiov_from_buf(qiov, 0, s->data + off, (size_t)n);
+        bd_qiov_memset(qiov, (size_t)n, 0, (size_t)(bytes - n));
     }
     pthread_mutex_unlock(&s->lock);
     return ret;

@@ -2,7 +2,8 @@
  * tests/tools/qmp-testd.c - a minimal QMP daemon for the monitor's golden
  * and compat tests: one graph, no exports, the monitor on a unix socket
  * (or on stdin/stdout with --stdio). Exits on `quit`, SIGINT or SIGTERM,
- * removing its socket.
+ * removing its socket. SIGUSR1 emits a TESTD_SIGNAL event (with a
+ * counter), so tests can check event delivery and `blkrig qmp --wait`.
  *
  *   qmp-testd SOCKET
  *   qmp-testd --stdio
@@ -32,13 +33,24 @@ static void on_quit(void *opaque)
     pthread_mutex_unlock(&quit_lock);
 }
 
+static struct bd_graph *graph;
+
 /* Signals arrive on this thread, which only waits for them. */
 static void *signal_thread(void *opaque)
 {
     sigset_t *set = opaque;
-    int sig = 0;
+    int count = 0;
 
-    sigwait(set, &sig);
+    for (;;) {
+        int sig = 0;
+
+        sigwait(set, &sig);
+        if (sig != SIGUSR1) {
+            break;
+        }
+        bd_graph_emit_qevent(graph, "TESTD_SIGNAL",
+                             json_pack("{s:i}", "count", ++count));
+    }
     on_quit(NULL);
     return NULL;
 }
@@ -62,11 +74,13 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    g = bd_graph_new();
+    graph = g;
     pthread_create(&sig_thread, NULL, signal_thread, &set);
     pthread_detach(sig_thread);
 
-    g = bd_graph_new();
     memset(&ctx, 0, sizeof(ctx));
     ctx.graph = g;
     ctx.quit = on_quit;

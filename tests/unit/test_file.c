@@ -646,6 +646,34 @@ static void test_file_block_status_sparse(void **state)
     assert_true(ret & BD_BLOCK_DATA);
     assert_true(ret & BD_BLOCK_EOF);
     assert_int_equal(pnum, 4096);
+    /* Through raw and a filter: the answer comes from the file, mapped. */
+    {
+        struct bd_error *err = NULL;
+        struct bd_graph *g = td_graph_new();
+        struct bd_node *top = NULL;
+        char json[512];
+
+        bd_graph_set_file_sys(g, &fx_sys);
+        snprintf(json, sizeof(json), "{\"driver\": \"test-log\", "
+                 "\"file\": {\"driver\": \"raw\", \"offset\": 4096, "
+                 "\"file\": {\"driver\": \"file\", \"filename\": "
+                 "\"%s\", \"locking\": \"off\"}}}", e->path);
+        top = td_open_json(g, json, 0, &err);
+        assert_non_null(top);
+        ret = bd_node_block_status(top, 0, 2 << 20, &pnum, &map, &file);
+        assert_int_equal(ret & (BD_BLOCK_DATA | BD_BLOCK_ZERO),
+                         BD_BLOCK_ZERO);
+        assert_int_equal(pnum, (1 << 20) - 4096);
+        assert_int_equal(map, 4096);
+        assert_string_equal(bd_node_driver_name(file), "file");
+        ret = bd_node_block_status(top, (1 << 20) - 4096, 2 << 20, &pnum,
+                                   &map, &file);
+        assert_true(ret & BD_BLOCK_DATA);
+        assert_true(ret & BD_BLOCK_EOF);
+        assert_int_equal(map, 1 << 20);
+        bd_unref(top);
+        bd_graph_free(g);
+    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -398,7 +398,8 @@ static void test_fuse_errno_passthrough(void **state)
     use_test_graph(f);
     o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:{s:s,s:s}}", "driver",
                   "test-fail", "node-name", "x", "fail-read", 1,
-                  "fail-flush", 1, "fail-zeroes", 1, "errno", (json_int_t)ENOSPC,
+                  "fail-flush", 1, "fail-zeroes", 1,
+                  "errno", (json_int_t)ENOSPC,
                   "file", "driver", "test-mem", "size", "1048576");
     assert_non_null(bd_blockdev_add(f->g, o, false, &err));
     json_decref(o);

@@ -144,6 +144,43 @@ static void test_io_unaligned_zeroes(void **state)
     env_close(&e);
 }
 
+/* A node whose length is not a multiple of its alignment: the last block
+ * is read whole and the caller gets exactly the bytes it asked for. */
+static void test_io_read_last_partial_block(void **state)
+{
+    struct env e;
+    uint8_t buf[2048];
+
+    (void)state;
+    env_open(&e, "{\"align\": 4096, \"size\": 5000}", BD_O_RDWR);
+    assert_int_equal(bd_blk_getlength(e.blk), 5120);
+    fill_pattern(td_mem_data(e.n), 5120, 7);
+    memset(buf, 0xff, sizeof(buf));
+    assert_int_equal(bd_blk_pread(e.blk, 4000, 1120, buf, 0), 0);
+    assert_memory_equal(buf, td_mem_data(e.n) + 4000, 1120);
+    expect_log(&e.log, "m read 0+8192");
+    env_close(&e);
+}
+
+/* Zeroing a few bytes inside one block keeps the rest of the block, also
+ * when the driver cannot write zeroes itself. */
+static void test_io_zeroes_inside_one_block(void **state)
+{
+    struct env e;
+    uint8_t want[1024];
+
+    (void)state;
+    env_open(&e, "{\"align\": 512, \"zeroes\": false}", BD_O_RDWR);
+    fill_pattern(td_mem_data(e.n), 1024, 9);
+    memcpy(want, td_mem_data(e.n), sizeof(want));
+    assert_int_equal(bd_blk_pwrite_zeroes(e.blk, 600, 50, BD_REQ_MAY_UNMAP),
+                     0);
+    memset(want + 600, 0, 50);
+    assert_memory_equal(td_mem_data(e.n), want, sizeof(want));
+    expect_log(&e.log, "m read 512+512|m write 512+512");
+    env_close(&e);
+}
+
 /* ------------------------------------------------------------------ */
 /* Splitting                                                            */
 
@@ -703,6 +740,65 @@ static void test_io_drain_while_busy(void **state)
     td_log_destroy(&log);
 }
 
+/* Inserting and removing a filter above a node under live I/O (what jobs
+ * do): every request succeeds and lands on the node, with or without the
+ * filter in between. */
+static void test_io_live_filter_insertion(void **state)
+{
+    struct bd_graph *g = td_graph_new();
+    struct bd_error *err = NULL;
+    struct hammer h;
+    pthread_t th[3];
+    struct bd_node *n = NULL;
+    int i;
+    int round;
+
+    (void)state;
+    memset(&h, 0, sizeof(h));
+    n = td_open_json(g, "{\"driver\": \"null-co\", \"node-name\": "
+                     "\"n0\", \"latency-ns\": 20000}", BD_O_RDWR, &err);
+    assert_non_null(n);
+    h.blk = bd_blk_new(g, NULL, BD_PERM_WRITE | BD_PERM_CONSISTENT_READ,
+                       BD_PERM_ALL);
+    assert_int_equal(bd_blk_insert(h.blk, n, &err), 0);
+    for (i = 0; i < 3; i++) {
+        pthread_create(&th[i], NULL, hammer_main, &h);
+    }
+    for (round = 0; round < 10; round++) {
+        struct bd_node *f = NULL;
+        int before = atomic_load(&h.done);
+
+        while (atomic_load(&h.done) < before + 2) {
+            bd_sleep_ns(100 * 1000);
+        }
+        bd_drained_begin(n);
+        f = td_open_json(g, "{\"driver\": \"test-log\", \"file\": "
+                         "\"n0\"}", BD_O_RDWR, &err);
+        assert_non_null(f);
+        assert_int_equal(bd_replace_node(n, f, &err), 0);
+        bd_drained_end(n);
+        assert_ptr_equal(bd_blk_node(h.blk), f);
+
+        before = atomic_load(&h.done);
+        while (atomic_load(&h.done) < before + 2) {
+            bd_sleep_ns(100 * 1000);
+        }
+        bd_drained_begin(n);
+        assert_int_equal(bd_replace_node(f, n, &err), 0);
+        bd_drained_end(n);
+        assert_ptr_equal(bd_blk_node(h.blk), n);
+        bd_unref(f);
+    }
+    atomic_store(&h.stop, true);
+    for (i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+    }
+    assert_int_equal(atomic_load(&h.failures), 0);
+    bd_blk_free(h.blk);
+    bd_unref(n);
+    bd_graph_free(g);
+}
+
 /* Removing the node from a backend while threads keep issuing requests:
  * every request either runs on the node or fails with -ENOMEDIUM, and the
  * node is closed only after the last one (ASan sees any use after free). */
@@ -773,6 +869,8 @@ int unit_run_tests(void)
         cmocka_unit_test(test_io_rmw_keeps_neighbours),
         cmocka_unit_test(test_io_unaligned_read),
         cmocka_unit_test(test_io_unaligned_zeroes),
+        cmocka_unit_test(test_io_read_last_partial_block),
+        cmocka_unit_test(test_io_zeroes_inside_one_block),
         cmocka_unit_test(test_io_max_transfer_split),
         cmocka_unit_test(test_io_discard_split_advances),
         cmocka_unit_test(test_io_discard_alignment),
@@ -793,6 +891,7 @@ int unit_run_tests(void)
         cmocka_unit_test(test_io_concurrent_rmw),
         cmocka_unit_test(test_io_drain_while_busy),
         cmocka_unit_test(test_io_blk_remove_races_requests),
+        cmocka_unit_test(test_io_live_filter_insertion),
     };
 
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);

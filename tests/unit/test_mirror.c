@@ -30,6 +30,8 @@
 #include "driver/mirror-top.h"
 #include "jobs/job.h"
 #include "jobs/mirror.h"
+#include "monitor/monitor-int.h"
+#include "tests/helpers/test-drivers.h"
 #include "tests/unit/unit.h"
 
 #define IMG_SIZE (4 * 1024 * 1024)
@@ -229,7 +231,7 @@ static int setup(void **state)
     write_file(path, IMG_SIZE, 0);
     snprintf(path, sizeof(path), "%s/small.img", f->dir);
     write_file(path, IMG_SIZE / 2, 0);
-    f->g = bd_graph_new();
+    f->g = td_graph_new();
     bd_graph_set_file_sys(f->g, &fault_sys);
     f->m = job_manager_new(f->g);
     bd_graph_set_qevent_sink(f->g, sink, f);
@@ -1034,9 +1036,179 @@ static void test_mirror_filter_bitmap(void **state)
     assert_int_equal(json_integer_value(json_object_get(bm, "granularity")),
                      4096);
     json_decref(bms);
+    /* No resize while the job copies: bitmap, copies and target have the
+     * source's size. */
+    {
+        struct bd_error *err = NULL;
+
+        assert_int_equal(bd_node_truncate(bd_graph_find_node(f->g, "mtop"),
+                                          2 * IMG_SIZE, false,
+                                          BD_PREALLOC_OFF, &err), -EBUSY);
+        assert_string_equal(err->msg, "Cannot resize node 'mtop' while a "
+                            "mirror job copies it");
+        bd_error_free(err);
+    }
     assert_int_equal(job_user_cancel(j, true, NULL), 0);
     wait_idle(f);
     assert_null(bd_graph_find_node(f->g, "mtop"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Through the QMP dispatcher (schema validation + handlers)            */
+
+static json_t *qmp(struct fixture *f, const char *text)
+{
+    struct qmp_context ctx = { .graph = f->g, .jobs = f->m };
+    struct qmp_session sess = { .negotiated = true };
+    json_t *req = json_loads(text, 0, NULL);
+    json_t *reply;
+
+    assert_non_null(req);
+    reply = qmp_handle_request(&ctx, &sess, req);
+    json_decref(req);
+    return reply;
+}
+
+static void qmp_ok(struct fixture *f, const char *text)
+{
+    json_t *r = qmp(f, text);
+
+    if (!json_object_get(r, "return")) {
+        char *dump = json_dumps(r, 0);
+        fail_msg("%s -> %s", text, dump);
+    }
+    json_decref(r);
+}
+
+static void qmp_err(struct fixture *f, const char *text, const char *cls,
+                    const char *desc)
+{
+    json_t *r = qmp(f, text);
+    json_t *e = json_object_get(r, "error");
+
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e, "class")), cls);
+    assert_string_equal(json_string_value(json_object_get(e, "desc")), desc);
+    json_decref(r);
+}
+
+static void test_mirror_qmp_commands(void **state)
+{
+    struct fixture *f = *state;
+    struct job *j;
+    char cmd[512];
+    char path[128];
+    struct stat st;
+
+    open_pair(f, NULL);
+    qmp_err(f, "{\"execute\": \"blockdev-mirror\", \"arguments\": "
+            "{\"device\": \"src\", \"target\": \"tgt\", "
+            "\"sync\": \"full\", \"granularity\": -1}}",
+            "GenericError", "Parameter 'granularity' expects uint32_t");
+    qmp_err(f, "{\"execute\": \"blockdev-mirror\", \"arguments\": "
+            "{\"device\": \"nope\", \"target\": \"tgt\", "
+            "\"sync\": \"full\"}}",
+            "GenericError", "Cannot find device='nope' nor node-name='nope'");
+    qmp_err(f, "{\"execute\": \"blockdev-mirror\", \"arguments\": "
+            "{\"device\": \"src\", \"target\": \"tgt\", "
+            "\"sync\": \"full\", \"job-id\": \"q\", "
+            "\"buf-size\": -1}}",
+            "GenericError", "Invalid parameter 'buf-size'");
+    qmp_ok(f, "{\"execute\": \"blockdev-mirror\", \"arguments\": "
+           "{\"device\": \"src\", \"target\": \"tgt\", "
+           "\"sync\": \"full\", \"job-id\": \"q\", "
+           "\"filter-node-name\": \"mtop\", \"granularity\": 8192, "
+           "\"buf-size\": 1, \"on-target-error\": \"stop\"}}");
+    j = job_find(f->m, "q");
+    assert_non_null(j);
+    assert_non_null(bd_graph_find_node(f->g, "mtop"));
+    wait_status(f, j, JOB_STATUS_READY);
+    qmp_err(f, "{\"execute\": \"block-job-change\", \"arguments\": "
+            "{\"id\": \"nope\", \"type\": \"mirror\", "
+            "\"copy-mode\": \"background\"}}",
+            "DeviceNotActive", "Block job 'nope' not found");
+    qmp_err(f, "{\"execute\": \"block-job-change\", \"arguments\": "
+            "{\"id\": \"q\", \"type\": \"backup\"}}",
+            "GenericError", "Job 'q' is of type 'mirror', not 'backup'");
+    qmp_err(f, "{\"execute\": \"block-job-change\", \"arguments\": "
+            "{\"id\": \"q\", \"type\": \"mirror\"}}",
+            "GenericError", "Parameter 'copy-mode' is missing");
+    qmp_ok(f, "{\"execute\": \"block-job-change\", \"arguments\": "
+           "{\"id\": \"q\", \"type\": \"mirror\", "
+           "\"copy-mode\": \"write-blocking\"}}");
+    assert_int_equal(job_complete(j, NULL), 0);
+    wait_idle(f);
+    assert_ptr_equal(bd_blk_node(f->guest), f->tgt);
+
+    /* drive-mirror creates the image with the source's size and format,
+     * opens it under node-name, and the device ends up on it. */
+    snprintf(path, sizeof(path), "%s/new.img", f->dir);
+    snprintf(cmd, sizeof(cmd), "{\"execute\": \"drive-mirror\", "
+             "\"arguments\": {\"device\": \"tgt\", \"target\": "
+             "\"%s\", \"sync\": \"full\", \"job-id\": \"d\", "
+             "\"node-name\": \"newn\"}}", path);
+    f->log[0] = '\0';
+    /* tgt is used by the device only, so it is a root node now. */
+    qmp_ok(f, cmd);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, IMG_SIZE);
+    j = job_find(f->m, "d");
+    wait_status(f, j, JOB_STATUS_READY);
+    assert_int_equal(job_complete(j, NULL), 0);
+    wait_idle(f);
+    assert_string_equal(bd_node_name(bd_blk_node(f->guest)), "newn");
+    assert_true(same_content(f->src, bd_blk_node(f->guest)));
+    snprintf(cmd, sizeof(cmd), "{\"execute\": \"drive-mirror\", "
+             "\"arguments\": {\"device\": \"src\", \"target\": "
+             "\"%s/none.img\", \"sync\": \"full\", \"job-id\": "
+             "\"d2\", \"mode\": \"existing\"}}", f->dir);
+    {
+        json_t *r = qmp(f, cmd);
+        const char *desc = json_string_value(json_object_get(
+            json_object_get(r, "error"), "desc"));
+
+        assert_non_null(desc);
+        assert_non_null(strstr(desc, "none.img': No such file or "
+                                     "directory"));
+        json_decref(r);
+    }
+}
+
+/* replaces naming a node below the source through a filter: that node's
+ * parents (the filter) now use the target; the filter stays on top. */
+static void test_mirror_replaces_below_filter(void **state)
+{
+    struct fixture *f = *state;
+    struct bd_error *err = NULL;
+    struct mirror_opts o;
+    struct bd_node *flt;
+    struct bd_blk *dev;
+    struct job *j;
+    json_t *opts;
+
+    open_pair(f, NULL);
+    bd_blk_free(f->guest);
+    f->guest = NULL;
+    opts = json_pack("{s:s, s:s, s:s}", "driver", "test-log", "node-name",
+                     "flt", "file", "src");
+    flt = bd_blockdev_add(f->g, opts, false, &err);
+    json_decref(opts);
+    assert_non_null(flt);
+    dev = bd_blk_new(f->g, NULL, BD_PERM_CONSISTENT_READ | BD_PERM_WRITE,
+                     BD_PERM_ALL);
+    assert_int_equal(bd_blk_insert(dev, flt, NULL), 0);
+    mirror_opts_init(&o);
+    o.job_id = "r";
+    o.source = flt;
+    o.target = f->tgt;
+    o.replaces = "src";
+    j = start(f, &o);
+    wait_status(f, j, JOB_STATUS_READY);
+    assert_int_equal(job_complete(j, NULL), 0);
+    wait_idle(f);
+    assert_ptr_equal(bd_blk_node(dev), flt);
+    assert_ptr_equal(bd_node_filtered(flt), f->tgt);
+    bd_blk_free(dev);
 }
 
 int unit_run_tests(void)
@@ -1070,6 +1242,8 @@ int unit_run_tests(void)
         T(test_mirror_bad_input),
         T(test_mirror_replaces),
         T(test_mirror_filter_bitmap),
+        T(test_mirror_qmp_commands),
+        T(test_mirror_replaces_below_filter),
     };
 #undef T
 

@@ -1,0 +1,91 @@
+/*
+ * driver/qcow2-bitmap.c - the persistent dirty bitmap directory (bitmaps
+ * header extension): listing. The extension and the clusters it points at
+ * are never modified by this driver, so bitmaps written by QEMU survive.
+ */
+#include "common/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cutils.h"
+#include "driver/qcow2-int.h"
+#include "driver/qcow2.h"
+
+void qcow2_bitmap_list_free(struct qcow2_bitmap_info *list, int count)
+{
+    int i;
+
+    for (i = 0; list && i < count; i++) {
+        free(list[i].name);
+    }
+    free(list);
+}
+
+int qcow2_bitmap_list(struct bd_node *n, struct qcow2_bitmap_info **list,
+                      struct bd_error **errp)
+{
+    struct qcow2_state *s;
+    struct qcow2_bitmap_info *out = NULL;
+    uint8_t ext[24];
+    uint8_t *dir = NULL;
+    uint64_t dir_size, dir_off, pos = 0;
+    uint32_t nb, i;
+    int count = 0;
+    int ret;
+
+    *list = NULL;
+    if (!qcow2_is_node(n)) {
+        bd_error_setg(errp, "Bitmaps are only stored in qcow2 images");
+        return -ENOTSUP;
+    }
+    s = n->opaque;
+    if (!s->has_bitmaps_ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS)) {
+        return 0;
+    }
+    if (s->bitmaps_ext_len < 24) {
+        bd_error_setg(errp, "Invalid bitmaps extension length");
+        return -EINVAL;
+    }
+    ret = bd_child_pread(n->file, (int64_t)s->bitmaps_ext_offset, 24, ext, 0);
+    if (ret < 0) {
+        bd_error_setg_errno(errp, -ret, "Could not read bitmaps extension");
+        return ret;
+    }
+    nb = qcow2_be32(ext);
+    dir_size = qcow2_be64(ext + 8);
+    dir_off = qcow2_be64(ext + 16);
+    if (nb > 65535 || dir_size > (64u << 20)) {
+        bd_error_setg(errp, "Bitmap directory too large");
+        return -EINVAL;
+    }
+    dir = bd_malloc(BD_MAX(dir_size, 1));
+    ret = bd_child_pread(n->file, (int64_t)dir_off, (int64_t)dir_size, dir, 0);
+    if (ret < 0) {
+        free(dir);
+        bd_error_setg_errno(errp, -ret, "Could not read bitmap directory");
+        return ret;
+    }
+    out = bd_malloc0(sizeof(*out) * BD_MAX(nb, 1));
+    for (i = 0; i < nb && pos + 24 <= dir_size; i++) {
+        uint32_t flags = qcow2_be32(dir + pos + 12);
+        uint8_t gbits = dir[pos + 17];
+        uint16_t name_len = (uint16_t)((dir[pos + 18] << 8) | dir[pos + 19]);
+        uint32_t extra = qcow2_be32(dir + pos + 20);
+        uint64_t name_at = pos + 24 + extra;
+
+        if (name_at + name_len > dir_size || gbits > 31) {
+            break;
+        }
+        out[count].name = bd_malloc0((size_t)name_len + 1);
+        memcpy(out[count].name, dir + name_at, name_len);
+        out[count].granularity = 1u << gbits;
+        out[count].flags = flags;
+        count++;
+        pos += BD_ROUND_UP(24 + (uint64_t)extra + name_len, 8);
+    }
+    free(dir);
+    *list = out;
+    return count;
+}
