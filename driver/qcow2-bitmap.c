@@ -89,3 +89,57 @@ int qcow2_bitmap_list(struct bd_node *n, struct qcow2_bitmap_info **list,
     *list = out;
     return count;
 }
+
+/*
+ * Opened read-write, this driver cannot keep the bitmaps up to date, so it
+ * marks every bitmap in use, in place, as QEMU does when it opens them
+ * for writing. QEMU then reports them inconsistent instead of trusting a
+ * stale bitmap; the directory and the bitmap data stay intact.
+ */
+int qcow2_bitmaps_mark_in_use(struct bd_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    uint8_t ext[24];
+    uint8_t *dir;
+    uint64_t dir_size, dir_off, pos = 0;
+    uint32_t nb, i;
+    bool changed = false;
+    int ret;
+
+    if (!s->has_bitmaps_ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) ||
+        s->bitmaps_ext_len < 24) {
+        return 0;
+    }
+    ret = bd_child_pread(n->file, (int64_t)s->bitmaps_ext_offset, 24, ext, 0);
+    if (ret < 0) {
+        return ret;
+    }
+    nb = qcow2_be32(ext);
+    dir_size = qcow2_be64(ext + 8);
+    dir_off = qcow2_be64(ext + 16);
+    if (nb > 65535 || dir_size > (64u << 20) || !dir_size) {
+        return -EINVAL;
+    }
+    dir = bd_malloc(dir_size);
+    ret = bd_child_pread(n->file, (int64_t)dir_off, (int64_t)dir_size, dir, 0);
+    for (i = 0; ret == 0 && i < nb && pos + 24 <= dir_size; i++) {
+        uint32_t flags = qcow2_be32(dir + pos + 12);
+        uint16_t name_len = (uint16_t)((dir[pos + 18] << 8) | dir[pos + 19]);
+        uint32_t extra = qcow2_be32(dir + pos + 20);
+
+        if (!(flags & QCOW2_BITMAP_IN_USE)) {
+            qcow2_put_be32(dir + pos + 12, flags | QCOW2_BITMAP_IN_USE);
+            changed = true;
+        }
+        pos += BD_ROUND_UP(24 + (uint64_t)extra + name_len, 8);
+    }
+    if (ret == 0 && changed) {
+        ret = bd_child_pwrite(n->file, (int64_t)dir_off, (int64_t)dir_size,
+                              dir, 0);
+        if (ret == 0) {
+            ret = bd_child_flush(n->file);
+        }
+    }
+    free(dir);
+    return ret;
+}

@@ -640,6 +640,14 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
             goto fail;
         }
     }
+    if (!bs->read_only) {
+        ret = qcow2_bitmaps_mark_in_use(bs);
+        if (ret < 0) {
+            bd_error_setg_errno(errp, -ret, "Could not mark the persistent "
+                                "bitmaps in use");
+            goto fail;
+        }
+    }
     /* FUA is taken (and emulated here with a flush) so that compressed
      * and VM-state writes can skip it, as QEMU's do. */
     bs->supported_write_flags = BD_REQ_FUA;
@@ -1468,6 +1476,31 @@ static int qcow2_get_info(struct bd_node *bs, struct bd_node_info *info)
         json_object_set_new(d, "compression-type", json_string("zlib"));
         json_object_set_new(d, "lazy-refcounts",
                             json_boolean(s->lazy_refcounts));
+        if (s->has_bitmaps_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS)) {
+            struct qcow2_bitmap_info *bl = NULL;
+            int nb = qcow2_bitmap_list(bs, &bl, NULL);
+            json_t *arr = json_array();
+            int i;
+
+            for (i = 0; i < nb; i++) {
+                json_t *bm = json_object();
+                json_t *fl = json_array();
+
+                if (bl[i].flags & QCOW2_BITMAP_IN_USE) {
+                    json_array_append_new(fl, json_string("in-use"));
+                }
+                if (bl[i].flags & QCOW2_BITMAP_AUTO) {
+                    json_array_append_new(fl, json_string("auto"));
+                }
+                json_object_set_new(bm, "flags", fl);
+                json_object_set_new(bm, "name", json_string(bl[i].name));
+                json_object_set_new(bm, "granularity",
+                                    json_integer(bl[i].granularity));
+                json_array_append_new(arr, bm);
+            }
+            qcow2_bitmap_list_free(bl, nb);
+            json_object_set_new(d, "bitmaps", arr);
+        }
         json_object_set_new(d, "refcount-bits",
                             json_integer(s->refcount_bits));
         json_object_set_new(d, "corrupt",
