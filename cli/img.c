@@ -825,23 +825,24 @@ static int img_check(int argc, char **argv)
         }
         json_object_set_new(o, "total-clusters",
                             json_integer(res.total_clusters));
+        /* qemu-img's (hash) order of the optional keys. */
         if (res.corruptions) {
             json_object_set_new(o, "corruptions",
                                 json_integer(res.corruptions));
-        }
-        if (res.leaks) {
-            json_object_set_new(o, "leaks", json_integer(res.leaks));
         }
         if (res.corruptions_fixed) {
             json_object_set_new(o, "corruptions-fixed",
                                 json_integer(res.corruptions_fixed));
         }
+        json_object_set_new(o, "check-errors",
+                            json_integer(res.check_errors));
+        if (res.leaks) {
+            json_object_set_new(o, "leaks", json_integer(res.leaks));
+        }
         if (res.leaks_fixed) {
             json_object_set_new(o, "leaks-fixed",
                                 json_integer(res.leaks_fixed));
         }
-        json_object_set_new(o, "check-errors",
-                            json_integer(res.check_errors));
         if (res.allocated_clusters) {
             json_object_set_new(o, "allocated-clusters",
                                 json_integer(res.allocated_clusters));
