@@ -22,6 +22,7 @@ static bd_driver_accessor *const accessors[] = {
     bd_driver_blkdebug,     /* driver/blkdebug.c (issue 4) */
     bd_driver_mirror_top,
     bd_driver_qcow2,
+    bd_driver_copy_before_write,
 };
 
 #define NDRIVERS (sizeof(accessors) / sizeof(accessors[0]))
