@@ -422,6 +422,38 @@ static void test_point_in_time(void **state)
     assert_false(files_equal(f->src, f->tgt));
 }
 
+/* Two backups of one source: the first to finish takes only its own
+ * filter out, the second keeps protecting its point in time. */
+static void test_two_backups(void **state)
+{
+    struct fixture *f = *state;
+    char orig[160];
+    char cmd[400];
+    int i;
+
+    snprintf(orig, sizeof(orig), "%s/orig.img", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp %s %s", f->src, orig);
+    assert_int_equal(system(cmd), 0);
+    ok(f, "blockdev-backup", "{\"job-id\":\"j1\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"speed\":1}");
+    ok(f, "blockdev-backup", "{\"job-id\":\"j2\",\"device\":\"src\","
+       "\"target\":\"tgt2\",\"sync\":\"full\",\"speed\":1}");
+    guest_write(f, 20 * CL, 512, 0xaa);
+    ok(f, "block-job-set-speed", "{\"device\":\"j1\",\"speed\":0}");
+    wait_status(f, "j2", "running");
+    while (job_find(f->m, "j1")) {
+        bd_sleep_ns(1000 * 1000);
+    }
+    for (i = 0; i < 64; i++) {
+        guest_write(f, (int64_t)i * CL, 512, 0xbb);
+    }
+    ok(f, "block-job-set-speed", "{\"device\":\"j2\",\"speed\":0}");
+    wait_idle(f);
+    assert_true(files_equal(orig, f->tgt));
+    assert_true(files_equal(orig, f->tgt2));
+    assert_string_equal(bd_node_driver_name(bd_blk_node(f->guest)), "raw");
+}
+
 /* The spec's policy matrix on the target side, one failing write. */
 static void run_policy(struct fixture *f, const char *policy, int err,
                        const char *want_log, bool want_equal)
@@ -779,6 +811,7 @@ int unit_run_tests(void)
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         T(test_full_backup),
         T(test_point_in_time),
+        T(test_two_backups),
         T(test_policy_report),
         T(test_policy_ignore),
         T(test_policy_stop),
