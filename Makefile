@@ -122,6 +122,10 @@ $(BLKRIG): $(CLI_OBJS) $(LIB)
 # Coverage: a separate cov build (never sanitized), counters zeroed, the
 # whole check run, then coverage/report.sh (lcov capture, exclusions,
 # genhtml into coverage/html, summary, gate in coverage/gate.txt).
+# The README's first command: build, then run the built-in demonstration.
+demo: $(BLKRIG)
+	$(Q)$(BLKRIG) demo
+
 coverage:
 	$(Q)if [ -d build/cov ]; then find build/cov -name '*.gcda' -delete; fi
 	$(Q)$(MAKE) --no-print-directory BUILD=cov SANITIZE= check

@@ -88,6 +88,8 @@ struct bd_node {
     json_t *open_options;           /* nested options for json: filenames */
     int detect_zeroes;              /* 0 off, 1 on, 2 unmap */
     bool probed;                    /* the format was guessed by probing */
+    bool closing;                   /* drv->close ran or is running: no more
+                                       driver callbacks (graph lock) */
 
     /* Set by the driver in open / refresh_limits. */
     struct bd_limits bl;

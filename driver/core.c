@@ -510,7 +510,7 @@ static void node_drain_begin(struct bd_node *n)
     bd_list_for_each(pos, &n->parents) {
         parent_drain_begin(BD_LIST_ENTRY(pos, struct bd_child, node_link));
     }
-    if (n->drv->drain_begin) {
+    if (n->drv->drain_begin && !n->closing) {
         n->drv->drain_begin(n);
     }
 }
@@ -525,7 +525,9 @@ static void node_drain_end(struct bd_node *n)
     if (old != 1) {
         return;
     }
-    if (n->drv->drain_end) {
+    /* A closing node's children are detached after its close callback;
+     * releasing their drains must not call back into the closed driver. */
+    if (n->drv->drain_end && !n->closing) {
         n->drv->drain_end(n);
     }
     bd_list_for_each(pos, &n->parents) {
@@ -1544,11 +1546,14 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
     return bs;
 
 fail_close:
+    bs->closing = true;
     if (drv->close) {
         drv->close(bs);
     }
     bd_list_del(&bs->graph_link);
 fail_children:
+    /* A failed open is not an open node: no drain callbacks either. */
+    bs->closing = true;
     while (!bd_list_empty(&bs->children)) {
         bd_detach_child(BD_LIST_ENTRY(bs->children.next, struct bd_child,
                                       parent_link));
@@ -1581,6 +1586,9 @@ static void node_close(struct bd_node *bs)
     while (atomic_load(&bs->in_flight) > 0) {
         bd_sleep_ns(1000 * 1000);
     }
+    pthread_mutex_lock(&g->lock);
+    bs->closing = true;
+    pthread_mutex_unlock(&g->lock);
     if (bs->drv->close) {
         bs->drv->close(bs);
     }

@@ -691,7 +691,9 @@ static void qcow2_close(struct bd_node *bs)
         /* bdrv_close flushes the node before the driver closes (events
          * included), then inactivate flushes each cache and says which
          * one failed. */
-        (void)bd_node_flush(bs);
+        if (atomic_load(&bs->write_gen) != bs->flushed_gen) {
+            (void)bd_node_flush(bs);
+        }
         pthread_mutex_lock(&s->lock);
         ret = qcow2_cache_flush(bs, s->l2_cache);
         if (ret < 0) {
@@ -1112,7 +1114,6 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     if (flags & BD_REQ_VMSTATE) {
         bd_event(bs->file, BD_EV_VMSTATE_SAVE);
         off += (int64_t)vm_state_offset(s);
-        flags &= ~BD_REQ_FUA;
     }
     while (done < (uint64_t)bytes && ret == 0) {
         uint64_t cur = (uint64_t)off + done;
@@ -1216,16 +1217,26 @@ static int write_compressed(struct bd_node *bs, uint64_t off, uint64_t bytes,
            ((uint64_t)coff >> 9);
     entry = QCOW_OFLAG_COMPRESSED | (uint64_t)coff |
             (nsec << s->csize_shift);
-    pthread_mutex_unlock(&s->lock);
-    bd_event(bs->file, BD_EV_WRITE_COMPRESSED);
-    ret = bd_child_pwrite(bs->file, coff, clen, dst, 0);
-    pthread_mutex_lock(&s->lock);
+    /* QEMU's order: the L2 entry (in the cache), then the data. The entry
+     * reaches the disk only at the next cache write-back, after the data,
+     * and is undone if the data write fails. */
+    bd_event(bs->file, BD_EV_L2_UPDATE_COMPRESSED);
+    ret = link_l2(bs, off, entry, &old);
     if (ret == 0) {
-        bd_event(bs->file, BD_EV_L2_UPDATE_COMPRESSED);
-        ret = link_l2(bs, off, entry, &old);
+        pthread_mutex_unlock(&s->lock);
+        bd_event(bs->file, BD_EV_WRITE_COMPRESSED);
+        ret = bd_child_pwrite(bs->file, coff, clen, dst, 0);
+        pthread_mutex_lock(&s->lock);
+        if (ret < 0) {
+            uint64_t dummy;
+
+            (void)link_l2(bs, off, old, &dummy);
+        }
     }
     if (ret < 0) {
-        qcow2_free_clusters(bs, (uint64_t)coff, (uint64_t)clen);
+        /* Undo quietly (QEMU leaves the entry and says nothing); a failure
+         * here only leaks the bytes. */
+        (void)qcow2_update_refcount(bs, (uint64_t)coff, (uint64_t)clen, -1);
     }
     bd_list_del(&a.link);
     pthread_cond_broadcast(&s->alloc_cond);
@@ -1539,13 +1550,6 @@ static int qcow2_truncate(struct bd_node *bs, int64_t size, bool exact,
         s->size = new_size;
     }
     pthread_mutex_unlock(&s->lock);
-    if (ret == 0) {
-        /* QEMU's resize ends with the metadata flushed. */
-        ret = bd_node_flush(bs);
-        if (ret < 0) {
-            bd_error_setg_errno(errp, -ret, "Could not flush after resize");
-        }
-    }
     return ret;
 }
 
