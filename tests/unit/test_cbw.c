@@ -44,6 +44,7 @@ struct fault {
     int err;
     int times;              /* -1: forever */
     int64_t min_off;        /* only requests at/after this offset */
+    int64_t delay_ns;       /* > 0: matching writes are slow, not failing */
 };
 
 static struct fault the_fault;
@@ -91,8 +92,12 @@ static ssize_t f_preadv(int fd, const struct iovec *iov, int n, off_t off)
 static ssize_t f_pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
     if (should_fail(fd, true, off)) {
-        errno = the_fault.err;
-        return -1;
+        if (the_fault.delay_ns > 0) {
+            bd_sleep_ns(the_fault.delay_ns);
+        } else {
+            errno = the_fault.err;
+            return -1;
+        }
     }
     return bd_file_sys_default.pwritev(fd, iov, n, off);
 }
@@ -121,6 +126,7 @@ static void clear_fault(void)
 {
     pthread_mutex_lock(&fault_lock);
     the_fault.times = 0;
+    the_fault.delay_ns = 0;
     pthread_mutex_unlock(&fault_lock);
 }
 
@@ -531,7 +537,14 @@ static void test_backup_break_snapshot(void **state)
        "\"on-cbw-error\":\"break-snapshot\"}");
     set_fault(f->tgt, true, EIO, -1, 2 << 20);
     guest_write(f, 3 << 20, 512, 0x77);
-    ok(f, "block-job-set-speed", "{\"device\":\"b\",\"speed\":0}");
+    /* The job may have noticed already (before its first chunk). */
+    {
+        char *msg = NULL;
+
+        json_decref(qmp(f, "block-job-set-speed",
+                        "{\"device\":\"b\",\"speed\":0}", &msg));
+        free(msg);
+    }
     wait_idle(f);
     log_is(f, "b:created b:running b:aborting "
            "b:BLOCK_JOB_COMPLETED(copy-before-write failed (Input/output "
@@ -565,6 +578,35 @@ static void test_backup_break_guest_write(void **state)
     free(buf);
 }
 
+/* cbw-timeout: a copy slower than the timeout fails the guest write with
+ * ETIMEDOUT (nothing written to the source); the copy itself completes
+ * and the snapshot stays valid. The write takes 1.5 s, the limit is 1 s;
+ * the retry 0.5 s later waits for that copy (well within its own 1 s). */
+static void test_cbw_timeout(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t orig[CL], snap[CL], now[CL];
+    char *buf = bd_malloc(512);
+
+    file_read(f->src, 6 * CL, CL, orig);
+    fleece(f, ",\"cbw-timeout\":1");
+    set_fault(f->tgt, true, 0, 1, 0);
+    pthread_mutex_lock(&fault_lock);
+    the_fault.delay_ns = 1500LL * 1000 * 1000;
+    pthread_mutex_unlock(&fault_lock);
+    memset(buf, 0x99, 512);
+    assert_int_equal(bd_blk_pwrite(f->guest, 6 * CL, 512, buf, 0),
+                     -ETIMEDOUT);
+    file_read(f->src, 6 * CL, CL, now);
+    assert_memory_equal(orig, now, CL);
+    /* The retry waits for the copy still in flight, then goes through. */
+    assert_int_equal(bd_blk_pwrite(f->guest, 6 * CL, 512, buf, 0), 0);
+    assert_int_equal(snap_read(f, 6 * CL, CL, snap), 0);
+    assert_memory_equal(orig, snap, CL);
+    clear_fault();
+    free(buf);
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +615,7 @@ int unit_run_tests(void)
         T(test_break_guest_write),
         T(test_break_snapshot),
         T(test_bitmap_option),
+        T(test_cbw_timeout),
         T(test_bad_options),
         T(test_backup_break_snapshot),
         T(test_backup_break_guest_write),
