@@ -119,13 +119,13 @@ $(BLKRIG): $(CLI_OBJS) $(LIB)
 
 # Test binaries and the check targets live in tests/module.mk.
 
-# Coverage: a separate cov build (never sanitized), counters zeroed, the
-# whole check run, then coverage/report.sh (lcov capture, exclusions,
-# genhtml into coverage/html, summary, gate in coverage/gate.txt).
 # The README's first command: build, then run the built-in demonstration.
 demo: $(BLKRIG)
 	$(Q)$(BLKRIG) demo
 
+# Coverage: a separate cov build (never sanitized), counters zeroed, the
+# whole check run, then coverage/report.sh (lcov capture, exclusions,
+# genhtml into coverage/html, summary, gate in coverage/gate.txt).
 coverage:
 	$(Q)if [ -d build/cov ]; then find build/cov -name '*.gcda' -delete; fi
 	$(Q)$(MAKE) --no-print-directory BUILD=cov SANITIZE= check

@@ -63,6 +63,14 @@ struct run_opts {
 static char step_where[PATH_MAX + 32];
 static int step_timeout_s;
 
+static void on_alarm(int sig);
+
+void run_watchdog_init(int timeout_s)
+{
+    step_timeout_s = timeout_s;
+    signal(SIGALRM, on_alarm);
+}
+
 static void on_alarm(int sig)
 {
     char msg[PATH_MAX + 128];
@@ -77,7 +85,7 @@ static void on_alarm(int sig)
     _exit(124);
 }
 
-static void step_hook(void *opaque, const char *where)
+void run_step_hook(void *opaque, const char *where)
 {
     (void)opaque;
     snprintf(step_where, sizeof(step_where), "%s", where);
@@ -123,8 +131,7 @@ static int child_main(const struct run_opts *ro, struct run_case *c)
     char *abs = realpath(c->path, NULL);
     int r;
 
-    step_timeout_s = ro->step_timeout;
-    signal(SIGALRM, on_alarm);
+    run_watchdog_init(ro->step_timeout);
     if (chdir(scratch) < 0) {
         perror("chdir");
         return 2;
@@ -133,7 +140,7 @@ static int child_main(const struct run_opts *ro, struct run_case *c)
     o.blkrig = ro->self;
     o.qmp_socket = ro->qmp;
     o.io = run_io;
-    o.step_hook = step_hook;
+    o.step_hook = run_step_hook;
     o.out = stdout;
     r = sc_run_file(abs ? abs : c->path, &o, &err);
     alarm(0);

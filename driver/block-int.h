@@ -332,6 +332,11 @@ struct bd_child *bd_filter_child(struct bd_node *bs);
 /* Update the cached length after a driver changed it. */
 void bd_node_refresh_length(struct bd_node *bs);
 
+/* The graph's fault hook for a request the driver is about to run
+ * (block.h, bd_graph_set_fault_hook): 0 or the -errno to fail it with. */
+int bd_fault_point(struct bd_node *bs, enum bd_fault_type type, int64_t off,
+                   int64_t bytes);
+
 /* Raise a debug event on a child edge's node / on a node. Costs one
  * pointer test when the node has no debug_event callback. */
 static inline void bd_node_event(struct bd_node *n, enum bd_event ev)

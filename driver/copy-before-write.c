@@ -171,6 +171,7 @@ static int cbw_open(struct bd_node *bs, json_t *options, int flags,
             block_copy_set_dirty(s->bcs, off, (int64_t)bm->granularity);
         }
     }
+    block_copy_init_access(s->bcs);
     ret = 0;
 out:
     free(bm_node);

@@ -45,6 +45,10 @@ struct bd_graph {
     pthread_mutex_t qevent_lock;
     bd_qevent_fn *qevent_fn;
     void *qevent_opaque;
+    /* Fault-point hook (blkrig sweep); set before I/O starts, read on
+     * every driver request, so an unhooked graph pays one load. */
+    _Atomic(bd_fault_hook_fn *) fault_hook;
+    void *fault_opaque;
 };
 
 static const char *const perm_names[BD_PERM__COUNT] = {
@@ -155,6 +159,22 @@ void bd_graph_set_qevent_sink(struct bd_graph *g, bd_qevent_fn *fn,
     g->qevent_fn = fn;
     g->qevent_opaque = opaque;
     pthread_mutex_unlock(&g->qevent_lock);
+}
+
+void bd_graph_set_fault_hook(struct bd_graph *g, bd_fault_hook_fn *fn,
+                             void *opaque)
+{
+    g->fault_opaque = opaque;
+    atomic_store(&g->fault_hook, fn);
+}
+
+int bd_fault_point(struct bd_node *bs, enum bd_fault_type type, int64_t off,
+                   int64_t bytes)
+{
+    struct bd_graph *g = bs->graph;
+    bd_fault_hook_fn *fn = g ? atomic_load(&g->fault_hook) : NULL;
+
+    return fn ? fn(g->fault_opaque, bs, type, off, bytes) : 0;
 }
 
 void bd_graph_emit_qevent(struct bd_graph *g, const char *name, json_t *data)

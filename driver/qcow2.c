@@ -160,14 +160,15 @@ int qcow2_signal_corruption(struct bd_node *bs, bool fatal, int64_t offset,
     if (s->corrupt_reported) {
         return -EIO;
     }
+    /* QEMU prints these two without the program name. */
     if (fatal && !bs->read_only) {
-        qcow2_report("qcow2: Marking image as corrupt: %s; further "
-                     "corruption events will be suppressed", msg);
+        fprintf(stderr, "qcow2: Marking image as corrupt: %s; further "
+                "corruption events will be suppressed\n", msg);
         s->corrupt_reported = true;
         qcow2_write_incompat(bs, s->incompatible | QCOW2_INCOMPAT_CORRUPT);
     } else {
-        qcow2_report("qcow2: Image is corrupt: %s; further non-fatal "
-                     "corruption events will be suppressed", msg);
+        fprintf(stderr, "qcow2: Image is corrupt: %s; further non-fatal "
+                "corruption events will be suppressed\n", msg);
         s->corrupt_reported = true;
     }
     return -EIO;
@@ -640,6 +641,14 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
             goto fail;
         }
     }
+    if (!bs->read_only) {
+        ret = qcow2_bitmaps_mark_in_use(bs);
+        if (ret < 0) {
+            bd_error_setg_errno(errp, -ret, "Could not mark the persistent "
+                                "bitmaps in use");
+            goto fail;
+        }
+    }
     /* FUA is taken (and emulated here with a flush) so that compressed
      * and VM-state writes can skip it, as QEMU's do. */
     bs->supported_write_flags = BD_REQ_FUA;
@@ -1046,6 +1055,44 @@ merged:
     return 0;
 }
 
+/*
+ * QEMU's overlap check (the cheap part of its default "cached" mode): a
+ * data write must not land on the header, the active L1 table, the
+ * refcount table or a refcount block. Lock held. Returns 0 or -EIO after
+ * marking the image corrupt.
+ */
+static int overlap_check(struct bd_node *bs, uint64_t host, uint64_t len)
+{
+    struct qcow2_state *s = bs->opaque;
+    const char *what = NULL;
+    uint32_t i;
+
+    if (host < s->cluster_size) {
+        what = "qcow2_header";
+    } else if (s->l1_size && host < s->l1_offset + 8ULL * s->l1_size &&
+               s->l1_offset < host + len) {
+        what = "active L1 table";
+    } else if (host < s->reftable_offset + 8ULL * s->reftable_size &&
+               s->reftable_offset < host + len) {
+        what = "refcount table";
+    } else if (s->reftable_size <= 65536) {
+        for (i = 0; i < s->reftable_size; i++) {
+            uint64_t rb = s->reftable[i] & REFT_OFFSET_MASK;
+
+            if (rb && host < rb + s->cluster_size && rb < host + len) {
+                what = "refcount block";
+                break;
+            }
+        }
+    }
+    if (!what) {
+        return 0;
+    }
+    return qcow2_signal_corruption(bs, true, (int64_t)host, (int64_t)len,
+                                   "Preventing invalid write on metadata "
+                                   "(overlaps with %s)", what);
+}
+
 static int write_one(struct bd_node *bs, uint64_t off, uint64_t n,
                      struct bd_qiov *data)
 {
@@ -1064,6 +1111,11 @@ static int write_one(struct bd_node *bs, uint64_t off, uint64_t n,
         }
         if (qcow2_get_cluster_type(s, l2e) == QCOW2_CLUSTER_NORMAL &&
             (l2e & QCOW_OFLAG_COPIED)) {
+            ret = overlap_check(bs, (l2e & L2E_OFFSET_MASK) + (off - gstart),
+                                n);
+            if (ret < 0) {
+                goto out;
+            }
             pthread_mutex_unlock(&s->lock);
             bd_event(bs->file, BD_EV_WRITE_AIO);
             return bd_child_pwritev(bs->file,
@@ -1468,6 +1520,31 @@ static int qcow2_get_info(struct bd_node *bs, struct bd_node_info *info)
         json_object_set_new(d, "compression-type", json_string("zlib"));
         json_object_set_new(d, "lazy-refcounts",
                             json_boolean(s->lazy_refcounts));
+        if (s->has_bitmaps_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS)) {
+            struct qcow2_bitmap_info *bl = NULL;
+            int nb = qcow2_bitmap_list(bs, &bl, NULL);
+            json_t *arr = json_array();
+            int i;
+
+            for (i = 0; i < nb; i++) {
+                json_t *bm = json_object();
+                json_t *fl = json_array();
+
+                if (bl[i].flags & QCOW2_BITMAP_IN_USE) {
+                    json_array_append_new(fl, json_string("in-use"));
+                }
+                if (bl[i].flags & QCOW2_BITMAP_AUTO) {
+                    json_array_append_new(fl, json_string("auto"));
+                }
+                json_object_set_new(bm, "flags", fl);
+                json_object_set_new(bm, "name", json_string(bl[i].name));
+                json_object_set_new(bm, "granularity",
+                                    json_integer(bl[i].granularity));
+                json_array_append_new(arr, bm);
+            }
+            qcow2_bitmap_list_free(bl, nb);
+            json_object_set_new(d, "bitmaps", arr);
+        }
         json_object_set_new(d, "refcount-bits",
                             json_integer(s->refcount_bits));
         json_object_set_new(d, "corrupt",

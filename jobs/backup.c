@@ -380,15 +380,21 @@ static void backup_abort(struct job *job)
 /* Take the filter out again: its parents go back to the source. */
 static void remove_filter(struct backup_job *bj)
 {
+    struct bd_node *below = bj->cbw->file->node;
+
     if (bj->filter_removed) {
         return;
     }
     bj->filter_removed = true;
-    /* Drain from the source: before and after the switch the same nodes
-     * sit above it, so quiesce counters stay balanced. */
-    bd_drained_begin(bj->source);
-    bd_replace_node(bj->cbw, bj->source, NULL);
-    bd_drained_end(bj->source);
+    /* Our parents go to whatever is below us now - the source, or the
+     * filter of a backup started later on the same source. Drain from
+     * there: before and after the switch the same nodes sit above it, so
+     * quiesce counters stay balanced. */
+    bd_ref(below);
+    bd_drained_begin(below);
+    bd_replace_node(bj->cbw, below, NULL);
+    bd_drained_end(below);
+    bd_unref(below);
 }
 
 static void backup_clean(struct job *job)

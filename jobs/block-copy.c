@@ -36,6 +36,7 @@ struct block_copy {
     pthread_cond_t cond;
     uint64_t *dirty;
     uint64_t *inflight;
+    uint64_t *access;           /* NULL until block_copy_init_access */
     uint64_t ndirty;
     int users;                  /* claims in progress */
 };
@@ -90,6 +91,7 @@ void block_copy_free(struct block_copy *s)
     pthread_cond_destroy(&s->cond);
     free(s->dirty);
     free(s->inflight);
+    free(s->access);
     free(s);
 }
 
@@ -396,4 +398,57 @@ int block_copy_snapshot_read(struct block_copy *s, int64_t off, int64_t bytes,
     pthread_mutex_unlock(&s->lock);
     (void)done;
     return ret;
+}
+
+void block_copy_init_access(struct block_copy *s)
+{
+    size_t words = (size_t)BD_DIV_ROUND_UP(s->nclusters, 64) + 1;
+
+    pthread_mutex_lock(&s->lock);
+    free(s->access);
+    s->access = bd_malloc(words * sizeof(uint64_t));
+    memcpy(s->access, s->dirty, words * sizeof(uint64_t));
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool block_copy_access_ok(struct block_copy *s, int64_t off, int64_t bytes)
+{
+    uint64_t i;
+    uint64_t end;
+    bool ok = true;
+
+    if (!range_of(s, off, bytes, &i, &end)) {
+        return true;
+    }
+    pthread_mutex_lock(&s->lock);
+    for (; i < end && ok; i++) {
+        ok = !s->access || bit(s->access, i);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+void block_copy_access_remove(struct block_copy *s, int64_t off,
+                              int64_t bytes)
+{
+    int64_t a = BD_ROUND_UP(off, s->cluster);
+    int64_t b = off + bytes >= s->len ? s->len
+                                      : (off + bytes) / s->cluster * s->cluster;
+    uint64_t i;
+
+    if (b <= a) {
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    for (i = (uint64_t)(a / s->cluster);
+         i < (uint64_t)BD_DIV_ROUND_UP(b, s->cluster); i++) {
+        if (s->access) {
+            bit_clear(s->access, i);
+        }
+        if (bit(s->dirty, i)) {
+            bit_clear(s->dirty, i);
+            s->ndirty--;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
 }

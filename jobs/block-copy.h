@@ -70,6 +70,19 @@ int block_copy(struct block_copy *s, int64_t off, int64_t bytes,
 int block_copy_snapshot_read(struct block_copy *s, int64_t off, int64_t bytes,
                              struct bd_qiov *qiov);
 
+/*
+ * The snapshot-access set: clusters a snapshot reader may read (QEMU's
+ * access bitmap). block_copy_init_access copies the current copy bitmap
+ * into it (the filter does so once it set the bitmap up);
+ * block_copy_access_ok says whether every cluster of the range is in it;
+ * block_copy_access_remove drops whole clusters inside the range from
+ * both the access set and the copy bitmap (snapshot-access discard).
+ */
+void block_copy_init_access(struct block_copy *s);
+bool block_copy_access_ok(struct block_copy *s, int64_t off, int64_t bytes);
+void block_copy_access_remove(struct block_copy *s, int64_t off,
+                              int64_t bytes);
+
 /* copy-before-write filter: its block-copy state and latched snapshot
  * error (0 while the snapshot is valid). NULL/0 for other nodes. */
 struct block_copy *cbw_block_copy(struct bd_node *cbw);

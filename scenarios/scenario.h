@@ -29,6 +29,7 @@
 #ifndef BLKRIG_SCENARIO_H
 #define BLKRIG_SCENARIO_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "common/error.h"
@@ -53,6 +54,27 @@ struct sc_options {
     void (*step_hook)(void *opaque, const char *where);
     void *step_opaque;
     FILE *out;                /* transcript (also receives io's stdout) */
+
+    /*
+     * Sweep mode (blkrig sweep): the scenario runs with a fault injected
+     * somewhere, so its own expectations may legitimately fail. Only the
+     * sweep's invariants count, each reported as "VIOLATION: ..." and
+     * counted in the return value:
+     *  - `expect equal` must hold when every job completed without error;
+     *  - `expect clean` images may leak clusters but not be corrupt;
+     *  - a job error reported with action "report" must end the job with
+     *    an error; with "stop" the job must pause;
+     *  - at the end, jobs still running are cancelled and must conclude.
+     * A `wait` that times out is not a failure (the fault may have stopped
+     * what it waits for). graph_hook is called once the in-process graph
+     * exists (to install a fault hook); quiesce(opaque, true/false)
+     * brackets the engine's own reads and checks, which are not fault
+     * points.
+     */
+    bool sweep;
+    void (*graph_hook)(void *opaque, struct bd_graph *g);
+    void (*quiesce)(void *opaque, bool on);
+    void *sweep_opaque;
 };
 
 /* Run the scenario in path. Returns the number of failed expectations

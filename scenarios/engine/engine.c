@@ -54,6 +54,7 @@ struct sc {
     json_t *last_reply;           /* the last QMP reply shown */
     int failures;
     bool quit;
+    json_t *evlog;                /* sweep: every event, in order */
     int wait_timeout_s;
 
     /* In-process back end. */
@@ -113,6 +114,11 @@ static int sc_fail(struct sc *sc, const struct sc_loc *loc, const char *fmt,
     va_list ap;
     char *msg;
 
+    if (sc->o->sweep) {
+        /* With a fault injected, the scenario's own expectations may
+         * fail; only the sweep's invariants count (sc_violation). */
+        return 0;
+    }
     va_start(ap, fmt);
     if (vasprintf(&msg, fmt, ap) < 0) {
         va_end(ap);
@@ -123,6 +129,31 @@ static int sc_fail(struct sc *sc, const struct sc_loc *loc, const char *fmt,
     free(msg);
     sc->failures++;
     return 0;
+}
+
+static void sc_violation(struct sc *sc, const struct sc_loc *loc,
+                         const char *fmt, ...) BD_PRINTF(3, 4);
+
+/* A broken sweep invariant (sweep mode only). */
+static void sc_violation(struct sc *sc, const struct sc_loc *loc,
+                         const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        va_end(ap);
+        abort();
+    }
+    va_end(ap);
+    if (loc) {
+        sc_out(sc, "VIOLATION: %s:%d: %s", loc->file, loc->line, msg);
+    } else {
+        sc_out(sc, "VIOLATION: %s", msg);
+    }
+    free(msg);
+    sc->failures++;
 }
 
 /* ------------------------------------------------------------------ */
@@ -193,6 +224,9 @@ static void sc_push_event(struct sc *sc, json_t *ev)
 
     e->ev = ev;
     pthread_mutex_lock(&sc->ev_lock);
+    if (sc->evlog) {
+        json_array_append(sc->evlog, ev);
+    }
     if (sc->ev_tail) {
         sc->ev_tail->next = e;
     } else {
@@ -781,12 +815,43 @@ static int sc_read(struct bd_node *n, int64_t off, int64_t len, void *buf)
 }
 
 /* expect equal NODE1 NODE2: same length, same bytes. */
+/* Sweep: did every job finish well? Only then must copies be equal. At
+ * least one job must have completed, and none failed, was cancelled or
+ * met an error it was told to ignore. */
+static bool sc_jobs_clean(struct sc *sc)
+{
+    size_t i;
+    json_t *ev;
+    bool completed = false;
+
+    pthread_mutex_lock(&sc->ev_lock);
+    json_array_foreach(sc->evlog, i, ev) {
+        const char *name = json_string_value(json_object_get(ev, "event"));
+        json_t *data = json_object_get(ev, "data");
+
+        if (!strcmp(name, "BLOCK_JOB_COMPLETED")) {
+            if (json_object_get(data, "error")) {
+                completed = false;
+                break;
+            }
+            completed = true;
+        } else if (!strcmp(name, "BLOCK_JOB_CANCELLED") ||
+                   !strcmp(name, "BLOCK_JOB_ERROR")) {
+            completed = false;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sc->ev_lock);
+    return completed;
+}
+
 static int sc_expect_equal(struct sc *sc, char **w, int n,
                            const struct sc_loc *loc, struct bd_error **errp)
 {
     struct bd_node *a, *b;
     int64_t la, lb, off;
     char *ba, *bb;
+    char *why = NULL;
     int r = 0;
 
     if (n != 3) {
@@ -801,8 +866,9 @@ static int sc_expect_equal(struct sc *sc, char **w, int n,
     la = bd_getlength(a);
     lb = bd_getlength(b);
     if (la != lb) {
-        return sc_fail(sc, loc, "%s is %" PRId64 " bytes, %s is %" PRId64,
-                       w[1], la, w[2], lb);
+        why = bd_strdup_printf("%s is %" PRId64 " bytes, %s is %" PRId64,
+                               w[1], la, w[2], lb);
+        la = 0;
     }
     ba = bd_malloc(SC_READ_CHUNK);
     bb = bd_malloc(SC_READ_CHUNK);
@@ -812,20 +878,29 @@ static int sc_expect_equal(struct sc *sc, char **w, int n,
 
         if ((r = sc_read(a, off, len, ba)) < 0 ||
             (r = sc_read(b, off, len, bb)) < 0) {
-            sc_fail(sc, loc, "read failed at offset %" PRId64 ": %s", off,
-                    bd_strerror(-r));
+            why = bd_strdup_printf("read failed at offset %" PRId64 ": %s",
+                                   off, bd_strerror(-r));
             break;
         }
         if (memcmp(ba, bb, (size_t)len)) {
             for (i = 0; ba[i] == bb[i]; i++) {
             }
-            sc_fail(sc, loc, "%s and %s differ at offset %" PRId64, w[1],
-                    w[2], off + i);
+            why = bd_strdup_printf("%s and %s differ at offset %" PRId64,
+                                   w[1], w[2], off + i);
             break;
         }
     }
     free(ba);
     free(bb);
+    if (why) {
+        if (!sc->o->sweep) {
+            sc_fail(sc, loc, "%s", why);
+        } else if (sc_jobs_clean(sc)) {
+            sc_violation(sc, loc, "every job completed without error, but "
+                         "%s", why);
+        }
+        free(why);
+    }
     return 0;
 }
 
@@ -924,7 +999,14 @@ static int sc_expect_clean(struct sc *sc, char **w, int n,
     cmd = bd_strdup_printf("\"$BLKRIG\" img check -U '%s'", w[1]);
     st = sc_shell(sc, cmd, &out);
     free(cmd);
-    if (st != 0) {
+    if (sc->o->sweep) {
+        /* After a fault, leaked clusters are allowed (exit 3, as in
+         * QEMU); corruption or an image that no longer opens is not. */
+        if (st != 0 && st != 3) {
+            sc_violation(sc, loc, "image %s is not clean after the fault "
+                         "(check exit %d):\n%s", w[1], st, out);
+        }
+    } else if (st != 0) {
         sc_fail(sc, loc, "check of %s failed (exit %d):\n%s", w[1], st, out);
     }
     free(out);
@@ -1211,7 +1293,13 @@ static int sc_line(struct sc *sc, const char *raw, const struct sc_loc *loc,
     } else if (!strcmp(verb, "wait")) {
         r = sc_cmd_wait(sc, args, loc, errp);
     } else if (!strcmp(verb, "expect")) {
+        if (sc->o->quiesce) {
+            sc->o->quiesce(sc->o->sweep_opaque, true);
+        }
         r = sc_cmd_expect(sc, args, loc, errp);
+        if (sc->o->quiesce) {
+            sc->o->quiesce(sc->o->sweep_opaque, false);
+        }
     } else if (!strcmp(verb, "sh")) {
         r = sc_cmd_sh(sc, args);
     } else if (!strcmp(verb, "create")) {
@@ -1339,6 +1427,9 @@ static int sc_setup(struct sc *sc, struct bd_error **errp)
     }
     /* The transcript, not a socket client, receives the events. */
     bd_graph_set_qevent_sink(sc->graph, sc_event_sink, sc);
+    if (sc->o->graph_hook) {
+        sc->o->graph_hook(sc->o->sweep_opaque, sc->graph);
+    }
     return 0;
 }
 
@@ -1371,8 +1462,122 @@ static void sc_teardown(struct sc *sc)
     }
     json_decref(sc->last_reply);
     json_decref(sc->vars);
+    json_decref(sc->evlog);
     pthread_cond_destroy(&sc->ev_cond);
     pthread_mutex_destroy(&sc->ev_lock);
+}
+
+/* The promises of the error policies, from the whole event log. */
+static void sc_check_policies(struct sc *sc)
+{
+    size_t i, k;
+    json_t *ev, *later;
+
+    json_array_foreach(sc->evlog, i, ev) {
+        json_t *data = json_object_get(ev, "data");
+        const char *dev = json_string_value(json_object_get(data, "device"));
+        const char *action = json_string_value(json_object_get(data,
+                                                               "action"));
+        bool paused = false, ok_end = false, bad_end = false;
+
+        if (strcmp(json_string_value(json_object_get(ev, "event")),
+                   "BLOCK_JOB_ERROR") || !dev || !action) {
+            continue;
+        }
+        for (k = i + 1; k < json_array_size(sc->evlog); k++) {
+            json_t *d;
+            const char *name, *id;
+
+            later = json_array_get(sc->evlog, k);
+            d = json_object_get(later, "data");
+            name = json_string_value(json_object_get(later, "event"));
+            id = json_string_value(json_object_get(d, "device"));
+            if (!id) {
+                id = json_string_value(json_object_get(d, "id"));
+            }
+            if (!id || strcmp(id, dev)) {
+                continue;
+            }
+            if (!strcmp(name, "JOB_STATUS_CHANGE") &&
+                !strcmp(json_string_value(json_object_get(d, "status")) ?: "",
+                        "paused")) {
+                paused = true;
+            }
+            if (!strcmp(name, "BLOCK_JOB_COMPLETED")) {
+                if (json_object_get(d, "error")) {
+                    ok_end = true;
+                } else {
+                    bad_end = true;
+                }
+                break;
+            }
+            if (!strcmp(name, "BLOCK_JOB_CANCELLED")) {
+                ok_end = true;
+                break;
+            }
+        }
+        if (!strcmp(action, "report") && bad_end) {
+            sc_violation(sc, NULL, "job %s met an error with action 'report' "
+                         "but completed without error", dev);
+        }
+        if (!strcmp(action, "stop") && !paused) {
+            sc_violation(sc, NULL, "job %s met an error with action 'stop' "
+                         "but never paused", dev);
+        }
+        (void)ok_end;
+    }
+}
+
+/* Jobs left over must go away when cancelled: anything else is a job
+ * that a fault left stuck. */
+static void sc_sweep_final(struct sc *sc)
+{
+    int64_t deadline = bd_clock_ns() + 10LL * 1000000000;
+    json_t *jobs, *j;
+    size_t i;
+    bool busy;
+
+    sc_check_policies(sc);
+    jobs = sc_query(sc, "query-jobs", NULL);
+    json_array_foreach(json_object_get(jobs, "return"), i, j) {
+        const char *st = json_string_value(json_object_get(j, "status"));
+
+        if (strcmp(st, "concluded") && strcmp(st, "null")) {
+            /* force: a paused or ready job must go too (block jobs are
+             * the only ones a scenario starts). */
+            json_decref(sc_query(sc, "block-job-cancel",
+                                 json_pack("{s:O,s:b}", "device",
+                                           json_object_get(j, "id"),
+                                           "force", 1)));
+        }
+        if (!strcmp(st, "pending")) {
+            json_decref(sc_query(sc, "job-finalize",
+                                 json_pack("{s:O}", "id",
+                                           json_object_get(j, "id"))));
+        }
+    }
+    json_decref(jobs);
+    do {
+        busy = false;
+        jobs = sc_query(sc, "query-jobs", NULL);
+        json_array_foreach(json_object_get(jobs, "return"), i, j) {
+            const char *st = json_string_value(json_object_get(j, "status"));
+
+            if (strcmp(st, "concluded") && strcmp(st, "null")) {
+                busy = true;
+                if (bd_clock_ns() >= deadline) {
+                    sc_violation(sc, NULL, "job %s stuck in status '%s' "
+                                 "after job-cancel",
+                                 json_string_value(json_object_get(j, "id")),
+                                 st);
+                }
+            }
+        }
+        json_decref(jobs);
+        if (busy && bd_clock_ns() < deadline) {
+            bd_sleep_ns(10 * 1000 * 1000);
+        }
+    } while (busy && bd_clock_ns() < deadline);
 }
 
 int sc_run_file(const char *path, const struct sc_options *opts,
@@ -1392,9 +1597,18 @@ int sc_run_file(const char *path, const struct sc_options *opts,
     name[strcspn(name, ".")] = '\0';
     json_object_set_new(sc.vars, "CASE", json_string(name));
     free(name);
+    if (opts->sweep) {
+        sc.evlog = json_array();
+    }
     r = sc_setup(&sc, errp);
     if (r == 0) {
         r = sc_run_path(&sc, path, 0, errp);
+    }
+    if (r == 0 && opts->sweep) {
+        if (opts->quiesce) {
+            opts->quiesce(opts->sweep_opaque, true);
+        }
+        sc_sweep_final(&sc);
     }
     sc_teardown(&sc);
     return r < 0 ? r : sc.failures;

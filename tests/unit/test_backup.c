@@ -422,6 +422,38 @@ static void test_point_in_time(void **state)
     assert_false(files_equal(f->src, f->tgt));
 }
 
+/* Two backups of one source: the first to finish takes only its own
+ * filter out, the second keeps protecting its point in time. */
+static void test_two_backups(void **state)
+{
+    struct fixture *f = *state;
+    char orig[160];
+    char cmd[400];
+    int i;
+
+    snprintf(orig, sizeof(orig), "%s/orig.img", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp %s %s", f->src, orig);
+    assert_int_equal(system(cmd), 0);
+    ok(f, "blockdev-backup", "{\"job-id\":\"j1\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"speed\":1}");
+    ok(f, "blockdev-backup", "{\"job-id\":\"j2\",\"device\":\"src\","
+       "\"target\":\"tgt2\",\"sync\":\"full\",\"speed\":1}");
+    guest_write(f, 20 * CL, 512, 0xaa);
+    ok(f, "block-job-set-speed", "{\"device\":\"j1\",\"speed\":0}");
+    wait_status(f, "j2", "running");
+    while (job_find(f->m, "j1")) {
+        bd_sleep_ns(1000 * 1000);
+    }
+    for (i = 0; i < 64; i++) {
+        guest_write(f, (int64_t)i * CL, 512, 0xbb);
+    }
+    ok(f, "block-job-set-speed", "{\"device\":\"j2\",\"speed\":0}");
+    wait_idle(f);
+    assert_true(files_equal(orig, f->tgt));
+    assert_true(files_equal(orig, f->tgt2));
+    assert_string_equal(bd_node_driver_name(bd_blk_node(f->guest)), "raw");
+}
+
 /* The spec's policy matrix on the target side, one failing write. */
 static void run_policy(struct fixture *f, const char *policy, int err,
                        const char *want_log, bool want_equal)
@@ -578,6 +610,114 @@ static void test_bitmap_always_failure(void **state)
     wait_idle(f);
     assert_int_equal(bitmap_count(f, "b"), 16 * CL);
     assert_true(files_equal(f->src, f->tgt));
+}
+
+/*
+ * The bitmap-sync matrix of QEMU's iotest 257 (specs/jobs.md §3.6): sync
+ * (bitmap, full) x bitmap-mode (on-success, never, always) x outcome
+ * (success, failure: a target write fault with policy stop and then a
+ * cancel, cancel in pending). B0 = clusters {1, 5, 40}; W = cluster 60,
+ * written while the job waits (pending, or stopped). R (clusters the job
+ * did not copy) is read back from the target: a cluster of the copy set
+ * that is still zero there. Expected bitmap after the job:
+ *   success: on-success/always -> W, never -> B0+W
+ *   failure: on-success/never -> B0+W, always -> W+R
+ */
+enum outcome { OUT_SUCCESS, OUT_FAIL, OUT_CANCEL_PENDING };
+
+static bool target_cluster_zero(struct fixture *f, int c)
+{
+    static uint8_t buf[CL];
+    int fd = open(f->tgt, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, CL, (off_t)c * CL), CL);
+    close(fd);
+    return bd_buffer_is_zero(buf, CL);
+}
+
+static void run_matrix_case(struct fixture *f, const char *sync,
+                            const char *mode, enum outcome out)
+{
+    static const int b0[] = { 1, 5, 40 };
+    const int w = 60;
+    const int nclusters = IMG_SIZE / CL;
+    bool want[IMG_SIZE / CL];
+    struct bd_dirty_bitmap *bm;
+    char args[400];
+    bool in_b0;
+    int c;
+    size_t i;
+
+    make_file(f->tgt, IMG_SIZE, 0);
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"m\"}");
+    for (i = 0; i < BD_ARRAY_SIZE(b0); i++) {
+        guest_write(f, (int64_t)b0[i] * CL + 100, 512, 0x21);
+    }
+    if (out == OUT_FAIL) {
+        set_fault(f->tgt, true, EIO, -1, 2 << 20);
+    }
+    snprintf(args, sizeof(args), "{\"job-id\":\"x\",\"device\":\"src\","
+             "\"target\":\"tgt\",\"sync\":\"%s\",\"bitmap\":\"m\","
+             "\"bitmap-mode\":\"%s\",\"on-target-error\":\"stop\","
+             "\"auto-finalize\":false}", sync, mode);
+    ok(f, "blockdev-backup", args);
+    wait_status(f, "x", out == OUT_FAIL ? "paused" : "pending");
+    clear_fault();
+    guest_write(f, (int64_t)w * CL, 512, 0x22);
+    if (out == OUT_SUCCESS) {
+        ok(f, "job-finalize", "{\"id\":\"x\"}");
+    } else {
+        ok(f, "job-cancel", "{\"id\":\"x\"}");
+    }
+    wait_idle(f);
+
+    for (c = 0; c < nclusters; c++) {
+        in_b0 = c == 1 || c == 5 || c == 40;
+        if (out == OUT_SUCCESS) {
+            want[c] = c == w || (in_b0 && !strcmp(mode, "never"));
+        } else if (!strcmp(mode, "always")) {
+            bool in_copy_set = !strcmp(sync, "full") || in_b0;
+
+            want[c] = c == w || (in_copy_set && target_cluster_zero(f, c));
+        } else {
+            want[c] = c == w || in_b0;
+        }
+    }
+    bm = bd_dirty_bitmap_find(bd_graph_find_node(f->g, "src"), "m");
+    assert_false(bm->busy);
+    for (c = 0; c < nclusters; c++) {
+        if (bd_dirty_bitmap_get(bm, (int64_t)c * CL) != want[c]) {
+            fail_msg("sync=%s mode=%s outcome=%d: cluster %d is %d", sync,
+                     mode, out, c, !want[c]);
+        }
+    }
+    if (out == OUT_FAIL && !strcmp(mode, "always")) {
+        /* The failed chunk was not copied, so R is not empty. */
+        assert_true(bd_dirty_bitmap_count(bm) > CL);
+    }
+    ok(f, "block-dirty-bitmap-remove", "{\"node\":\"src\",\"name\":\"m\"}");
+    f->log[0] = 0;
+}
+
+static void test_bitmap_matrix(void **state)
+{
+    static const char *const syncs[] = { "bitmap", "full" };
+    static const char *const modes[] = { "on-success", "never", "always" };
+    size_t s;
+    size_t m;
+    int o;
+
+    for (s = 0; s < BD_ARRAY_SIZE(syncs); s++) {
+        for (m = 0; m < BD_ARRAY_SIZE(modes); m++) {
+            if (!strcmp(modes[m], "never") && strcmp(syncs[s], "bitmap")) {
+                continue;   /* refused (test_validation) */
+            }
+            for (o = OUT_SUCCESS; o <= OUT_CANCEL_PENDING; o++) {
+                run_matrix_case(*state, syncs[s], modes[m], (enum outcome)o);
+            }
+        }
+    }
 }
 
 static void test_validation(void **state)
@@ -779,6 +919,7 @@ int unit_run_tests(void)
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         T(test_full_backup),
         T(test_point_in_time),
+        T(test_two_backups),
         T(test_policy_report),
         T(test_policy_ignore),
         T(test_policy_stop),
@@ -786,6 +927,7 @@ int unit_run_tests(void)
         T(test_policy_source),
         T(test_incremental_chain),
         T(test_bitmap_always_failure),
+        T(test_bitmap_matrix),
         T(test_validation),
         T(test_verbs),
         T(test_cancel_pending),

@@ -58,7 +58,8 @@ static char *write_case(struct fx *f, const char *name, const char *text)
 
 /* Run text as a scenario; returns the transcript, *r the result, *msg the
  * error message (or NULL). */
-static char *run_text(struct fx *f, const char *text, int *r, char **msg)
+static char *run_text_mode(struct fx *f, const char *text, int *r,
+                           char **msg, bool sweep)
 {
     char *path = write_case(f, "case.scn", text);
     struct sc_options o = { 0 };
@@ -71,12 +72,71 @@ static char *run_text(struct fx *f, const char *text, int *r, char **msg)
     o.blkrig = "/bin/false";
     o.out = out;
     o.wait_timeout_s = 2;
+    o.sweep = sweep;
     *r = sc_run_file(path, &o, &err);
     fclose(out);
     *msg = err ? bd_strdup(bd_error_msg(err)) : NULL;
     bd_error_free(err);
     free(path);
     return buf;
+}
+
+static char *run_text(struct fx *f, const char *text, int *r, char **msg)
+{
+    return run_text_mode(f, text, r, msg, false);
+}
+
+/* A backup into a target that acknowledges writes and drops them (a lost
+ * write): the job succeeds, the copy differs. A normal run reports the
+ * failed expectation; a sweep reports the broken invariant. A target
+ * that fails its writes makes the job fail: then a differing copy is
+ * no violation. */
+static const char lost_write_case[] =
+    "sh head -c 65536 /dev/zero | tr '\\0' x > src.img && "
+    "truncate -s 1M src.img && truncate -s 1M tgt.img\n"
+    "blockdev-add driver=file,node-name=src,filename=${TEST_DIR}/src.img\n"
+    "blockdev-add {\"driver\": \"blkdebug\", \"node-name\": \"tgt\", "
+    "\"image\": {\"driver\": \"file\", \"filename\": "
+    "\"${TEST_DIR}/tgt.img\"}, \"inject-error\": [{\"event\": \"none\", "
+    "\"iotype\": \"write\", \"lost\": %s}]}\n"
+    "blockdev-backup job-id=b0,device=src,target=tgt,sync=full\n"
+    "wait BLOCK_JOB_COMPLETED device=b0\n"
+    "expect job b0 status=running\n"
+    "expect equal src tgt\n";
+
+static void test_sweep_invariants(void **state)
+{
+    struct fx *f = *state;
+    char *text = bd_strdup_printf(lost_write_case, "true");
+    char *msg;
+    int r;
+    char *t;
+
+    t = run_text_mode(f, text, &r, &msg, false);
+    assert_null(msg);
+    assert_int_equal(r, 2);
+    assert_non_null(strstr(t, "case.scn:7: expect failed: src and tgt "
+                              "differ at offset 0"));
+    free(t);
+
+    t = run_text_mode(f, text, &r, &msg, true);
+    assert_null(msg);
+    /* Only the invariant counts in a sweep, not the job expectation. */
+    assert_int_equal(r, 1);
+    assert_non_null(strstr(t, "VIOLATION: "));
+    assert_non_null(strstr(t, "case.scn:7: every job completed without "
+                              "error, but src and tgt differ at offset 0"));
+    assert_null(strstr(t, "expect failed"));
+    free(t);
+    free(text);
+
+    text = bd_strdup_printf(lost_write_case, "false");
+    t = run_text_mode(f, text, &r, &msg, true);
+    assert_null(msg);
+    assert_int_equal(r, 0);
+    assert_null(strstr(t, "VIOLATION"));
+    free(t);
+    free(text);
 }
 
 static void test_qmp_forms_and_variables(void **state)
@@ -245,6 +305,8 @@ int unit_run_tests(void)
         cmocka_unit_test_setup_teardown(test_include_and_wait_timeout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_filters_and_groups, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_invariants, setup,
                                         teardown),
     };
 
