@@ -119,6 +119,10 @@ $(BLKRIG): $(CLI_OBJS) $(LIB)
 
 # Test binaries and the check targets live in tests/module.mk.
 
+# The README's first command: build, then run the built-in demonstration.
+demo: $(BLKRIG)
+	$(Q)$(BLKRIG) demo
+
 # Coverage: a separate cov build (never sanitized), counters zeroed, the
 # whole check run, then coverage/report.sh (lcov capture, exclusions,
 # genhtml into coverage/html, summary, gate in coverage/gate.txt).

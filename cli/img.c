@@ -470,6 +470,48 @@ static json_t *image_info_json(struct bd_node *n, const char *filename)
     return o;
 }
 
+/* qemu-img's human form of nested format-specific data. */
+static void print_human_value(const char *key, const json_t *v, int indent)
+{
+    char k[64];
+    size_t j;
+
+    snprintf(k, sizeof(k), "%s", key);
+    for (j = 0; k[j]; j++) {
+        if (k[j] == '-') {
+            k[j] = ' ';
+        }
+    }
+    if (json_is_string(v)) {
+        printf("%*s%s: %s\n", indent, "", k, json_string_value(v));
+    } else if (json_is_boolean(v)) {
+        printf("%*s%s: %s\n", indent, "", k, json_is_true(v) ? "true"
+                                                          : "false");
+    } else if (json_is_integer(v)) {
+        printf("%*s%s: %" JSON_INTEGER_FORMAT "\n", indent, "", k,
+               json_integer_value(v));
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+
+        printf("%*s%s:\n", indent, "", k);
+        json_array_foreach(v, i, x) {
+            char idx[32];
+
+            snprintf(idx, sizeof(idx), "[%zu]", i);
+            print_human_value(idx, x, indent + 4);
+        }
+    } else if (json_is_object(v)) {
+        const char *ck;
+        json_t *x;
+
+        printf("%*s%s:\n", indent, "", k);
+        json_object_foreach((json_t *)v, ck, x) {
+            print_human_value(ck, x, indent + 4);
+        }
+    }
+}
+
 static void print_info_human(json_t *o)
 {
     json_t *fs = json_object_get(o, "format-specific");
@@ -520,24 +562,7 @@ static void print_info_human(json_t *o)
 
         printf("Format specific information:\n");
         json_object_foreach(d, k, v) {
-            char key[64];
-            size_t j;
-
-            snprintf(key, sizeof(key), "%s", k);
-            for (j = 0; key[j]; j++) {
-                if (key[j] == '-') {
-                    key[j] = ' ';
-                }
-            }
-            if (json_is_string(v)) {
-                printf("    %s: %s\n", key, json_string_value(v));
-            } else if (json_is_boolean(v)) {
-                printf("    %s: %s\n", key, json_is_true(v) ? "true"
-                                                            : "false");
-            } else if (json_is_integer(v)) {
-                printf("    %s: %" JSON_INTEGER_FORMAT "\n", key,
-                       json_integer_value(v));
-            }
+            print_human_value(k, v, 4);
         }
     }
     json_array_foreach(children, i, c) {
@@ -800,23 +825,24 @@ static int img_check(int argc, char **argv)
         }
         json_object_set_new(o, "total-clusters",
                             json_integer(res.total_clusters));
+        /* qemu-img's (hash) order of the optional keys. */
         if (res.corruptions) {
             json_object_set_new(o, "corruptions",
                                 json_integer(res.corruptions));
-        }
-        if (res.leaks) {
-            json_object_set_new(o, "leaks", json_integer(res.leaks));
         }
         if (res.corruptions_fixed) {
             json_object_set_new(o, "corruptions-fixed",
                                 json_integer(res.corruptions_fixed));
         }
+        json_object_set_new(o, "check-errors",
+                            json_integer(res.check_errors));
+        if (res.leaks) {
+            json_object_set_new(o, "leaks", json_integer(res.leaks));
+        }
         if (res.leaks_fixed) {
             json_object_set_new(o, "leaks-fixed",
                                 json_integer(res.leaks_fixed));
         }
-        json_object_set_new(o, "check-errors",
-                            json_integer(res.check_errors));
         if (res.allocated_clusters) {
             json_object_set_new(o, "allocated-clusters",
                                 json_integer(res.allocated_clusters));

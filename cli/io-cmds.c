@@ -1100,21 +1100,22 @@ static int length_f(struct io_ctx *ctx, int argc, char **argv)
 }
 
 /*
- * Whether the node can describe itself. raw forwards the question to its
- * protocol child in QEMU, and of the protocols only file answers; null-co
- * has nothing to say, so `info` fails on it (exit status 1).
+ * Whether the node can describe itself. raw and filters (blkdebug) forward
+ * the question to their child in QEMU, and of the protocols only file
+ * answers; null-co has nothing to say, so `info` fails on it (exit 1).
  */
 static bool info_supported(struct bd_node *n)
 {
-    if (!n->drv->get_info) {
-        return false;
-    }
-    if (!strcmp(n->drv->name, "raw") && n->file) {
-        struct bd_node *f = n->file->node;
+    struct bd_node *child = NULL;
 
-        return f->drv->get_info || !strcmp(f->drv->name, "file");
+    if (!strcmp(n->drv->name, "file")) {
+        return true;
     }
-    return true;
+    if (!strcmp(n->drv->name, "raw") || n->drv->is_filter) {
+        child = n->file ? n->file->node : bd_node_filtered(n);
+        return child && info_supported(child);
+    }
+    return n->drv->get_info != NULL;
 }
 
 static int info_f(struct io_ctx *ctx, int argc, char **argv)
@@ -1127,12 +1128,11 @@ static int info_f(struct io_ctx *ctx, int argc, char **argv)
     (void)argc;
     (void)argv;
     printf("format name: %s\n", bd_node_driver_name(n));
+    if (!n->drv->is_format) {
+        /* qemu-io 10.0 names a protocol or filter node twice. */
+        printf("format name: %s\n", bd_node_driver_name(n));
+    }
     if (!info_supported(n)) {
-        /* A driver without image information (null-co): qemu-io 10.0
-         * prints the name a second time, then fails the command. */
-        if (!n->file) {
-            printf("format name: %s\n", bd_node_driver_name(n));
-        }
         return -ENOTSUP;
     }
     ret = bd_get_info(n, &info);
@@ -1695,23 +1695,21 @@ static int run_cmd(struct io_ctx *ctx, const struct io_cmd *ct, int argc,
         }
         return -EINVAL;
     }
-    if (ct->perm && ctx->blk) {
+    if (ctx->blk && (ct->perm & ~ctx->perm)) {
         /* Ask for what the command needs when it runs, as qemu-io does:
-         * a read-only image fails writes here with the layer's message. */
-        struct bd_blk *b = ctx->blk;
+         * a read-only image fails writes here with the layer's message.
+         * Permissions change only with no aio request in flight. */
         struct bd_error *err = NULL;
-        struct bd_node *n = bd_blk_node(b);
-        uint64_t perm = BD_PERM_CONSISTENT_READ;
+        uint64_t perm = ctx->perm | ct->perm;
         int ret;
 
-        if (n && !bd_is_read_only(n)) {
-            perm |= BD_PERM_WRITE;
-        }
-        ret = bd_blk_set_perm(b, perm | ct->perm, BD_PERM_ALL, &err);
+        io_aio_poll(ctx, true);
+        ret = bd_blk_set_perm(ctx->blk, perm, BD_PERM_ALL, &err);
         if (ret < 0) {
             bd_error_report_err(ctx->prog, err);
             return ret;
         }
+        ctx->perm = perm;
     }
     optind = 0;
     return ct->fn(ctx, argc, argv);

@@ -33,6 +33,7 @@ struct io_ctx {
     const char *prog;            /* "qemu-io" or "blkrig io" */
     struct bd_graph *graph;
     struct bd_blk *blk;          /* NULL: no image open */
+    uint64_t perm;               /* permissions blk holds */
     bool quit;
 
     /* aio bookkeeping: the list is in submission order. */

@@ -170,6 +170,7 @@ int io_open_image(struct io_ctx *ctx, struct io_open_args *a)
     bd_unref(n);
     bd_blk_set_write_cache(b, !a->writethrough);
     ctx->blk = b;
+    ctx->perm = perm;
     return 0;
 }
 

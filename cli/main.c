@@ -4,6 +4,7 @@
  */
 #include "common/config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,12 @@ int main(int argc, char **argv)
 {
     size_t i;
 
+    /* Run through a link named qemu-io, blkrig is qemu-io: scripts written
+     * for it work unchanged ("qemu-io -f raw -c ... img"). */
+    if (verb_io && !strcmp(program_invocation_short_name, "qemu-io") &&
+        !(argc > 1 && !strcmp(argv[1], "io"))) {
+        return verb_io(argc, argv);
+    }
     if (argc < 2) {
         usage(stderr);
         return 1;

@@ -117,7 +117,7 @@ static json_t *next_msg(struct client *c, int64_t deadline_ns,
         if (nl) {
             size_t linelen = (size_t)(nl - c->buf) + 1;
             json_error_t jerr;
-            json_t *v = json_loadb(c->buf, linelen, 0, &jerr);
+            json_t *v = json_loadb(c->buf, linelen, JSON_ALLOW_NUL, &jerr);
 
             memmove(c->buf, c->buf + linelen, c->len - linelen);
             c->len -= linelen;

@@ -294,6 +294,43 @@ static int check_limits(struct blkdebug_state *s, struct bd_error **errp)
     return 0;
 }
 
+/* Only config and the image given? Then the node has QEMU's plain
+ * "blkdebug:CONFIG:IMAGE" filename (spec §2.1, E35). */
+static bool only_config_and_image(json_t *options)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(options, k, v) {
+        if (strcmp(k, "config") && strcmp(k, "x-image") &&
+            strcmp(k, "image") && strncmp(k, "image.", 6)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void set_plain_filename(struct blkdebug_state *s)
+{
+    const char *img = bd_node_filename(s->bs->file->node);
+    char *fn;
+
+    if (s->bs->filename && s->bs->filename[0]) {
+        return;             /* the legacy filename it was opened with */
+    }
+    if (!img || !img[0] || !strncmp(img, "json:", 5)) {
+        return;
+    }
+    fn = bd_strdup_printf("blkdebug:%s:%s",
+                          s->config_file ? s->config_file : "", img);
+    if (strlen(fn) >= 4096) {
+        free(fn);
+        return;
+    }
+    free(s->bs->filename);
+    s->bs->filename = fn;
+}
+
 static int blkdebug_open(struct bd_node *bs, json_t *options, int flags,
                          struct bd_error **errp)
 {
@@ -307,6 +344,7 @@ static int blkdebug_open(struct bd_node *bs, json_t *options, int flags,
     char *x_image = NULL;
     uint64_t seed = 0;
     bool log = false;
+    bool plain = only_config_and_image(options);
     int ret = -EINVAL;
 
     (void)flags;
@@ -341,6 +379,18 @@ static int blkdebug_open(struct bd_node *bs, json_t *options, int flags,
                        errp) < 0) {
         goto fail;
     }
+    /* A filename for the image besides a description of it: QEMU's
+     * messages for the two ways of saying it twice. */
+    if (x_image && json_is_string(json_object_get(options, "image"))) {
+        bd_error_setg(errp, "Cannot reference an existing block device with "
+                      "additional options or a new filename");
+        goto fail;
+    }
+    if (x_image && json_object_get(options, "image.filename")) {
+        bd_error_setg(errp, "Can't specify 'file' and 'filename' options at "
+                      "the same time");
+        goto fail;
+    }
     if (!bd_open_child(bs, options, "image", x_image,
                        BD_ROLE_FILTERED | BD_ROLE_PRIMARY | BD_ROLE_DATA,
                        false, errp)) {
@@ -358,6 +408,9 @@ static int blkdebug_open(struct bd_node *bs, json_t *options, int flags,
         goto fail;
     }
     free(x_image);
+    if (plain) {
+        set_plain_filename(s);
+    }
     /* Rules on `none` are armed from the start (spec §3.2). */
     inj_event(s->inj, BD_EV_NONE);
     return 0;

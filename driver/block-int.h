@@ -88,6 +88,8 @@ struct bd_node {
     json_t *open_options;           /* nested options for json: filenames */
     int detect_zeroes;              /* 0 off, 1 on, 2 unmap */
     bool probed;                    /* the format was guessed by probing */
+    bool closing;                   /* drv->close ran or is running: no more
+                                       driver callbacks (graph lock) */
 
     /* Set by the driver in open / refresh_limits. */
     struct bd_limits bl;
@@ -329,6 +331,11 @@ struct bd_child *bd_node_child(struct bd_node *bs, const char *name);
 struct bd_child *bd_filter_child(struct bd_node *bs);
 /* Update the cached length after a driver changed it. */
 void bd_node_refresh_length(struct bd_node *bs);
+
+/* The graph's fault hook for a request the driver is about to run
+ * (block.h, bd_graph_set_fault_hook): 0 or the -errno to fail it with. */
+int bd_fault_point(struct bd_node *bs, enum bd_fault_type type, int64_t off,
+                   int64_t bytes);
 
 /* Raise a debug event on a child edge's node / on a node. Costs one
  * pointer test when the node has no debug_event callback. */

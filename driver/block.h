@@ -149,6 +149,29 @@ void bd_graph_emit_qevent(struct bd_graph *g, const char *name,
                           json_t *data);
 
 /*
+ * Fault points (blkrig sweep): when a hook is set, every request a driver
+ * is about to execute on any node of the graph (reads, writes, write-zeroes,
+ * discards, flushes to disk; after splitting and alignment, not the
+ * pass-through of filters without their own callback) is first offered to
+ * it. A non-zero return (-errno) fails that request without reaching the
+ * driver. The hook runs on the requesting thread and must be thread-safe.
+ * Set it before I/O starts; NULL removes it.
+ */
+enum bd_fault_type {
+    BD_FAULT_READ,
+    BD_FAULT_WRITE,
+    BD_FAULT_WRITE_ZEROES,
+    BD_FAULT_DISCARD,
+    BD_FAULT_FLUSH,
+    BD_FAULT__MAX
+};
+typedef int bd_fault_hook_fn(void *opaque, struct bd_node *n,
+                             enum bd_fault_type type, int64_t off,
+                             int64_t bytes);
+void bd_graph_set_fault_hook(struct bd_graph *g, bd_fault_hook_fn *fn,
+                             void *opaque);
+
+/*
  * Open a node as qemu-io / bdrv_open does.
  *  filename: may be NULL; may be "json:{...}", "blkdebug:CONF:IMG", a
  *            protocol-prefixed name or a plain path.

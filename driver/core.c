@@ -45,6 +45,10 @@ struct bd_graph {
     pthread_mutex_t qevent_lock;
     bd_qevent_fn *qevent_fn;
     void *qevent_opaque;
+    /* Fault-point hook (blkrig sweep); set before I/O starts, read on
+     * every driver request, so an unhooked graph pays one load. */
+    _Atomic(bd_fault_hook_fn *) fault_hook;
+    void *fault_opaque;
 };
 
 static const char *const perm_names[BD_PERM__COUNT] = {
@@ -155,6 +159,22 @@ void bd_graph_set_qevent_sink(struct bd_graph *g, bd_qevent_fn *fn,
     g->qevent_fn = fn;
     g->qevent_opaque = opaque;
     pthread_mutex_unlock(&g->qevent_lock);
+}
+
+void bd_graph_set_fault_hook(struct bd_graph *g, bd_fault_hook_fn *fn,
+                             void *opaque)
+{
+    g->fault_opaque = opaque;
+    atomic_store(&g->fault_hook, fn);
+}
+
+int bd_fault_point(struct bd_node *bs, enum bd_fault_type type, int64_t off,
+                   int64_t bytes)
+{
+    struct bd_graph *g = bs->graph;
+    bd_fault_hook_fn *fn = g ? atomic_load(&g->fault_hook) : NULL;
+
+    return fn ? fn(g->fault_opaque, bs, type, off, bytes) : 0;
 }
 
 void bd_graph_emit_qevent(struct bd_graph *g, const char *name, json_t *data)
@@ -510,7 +530,7 @@ static void node_drain_begin(struct bd_node *n)
     bd_list_for_each(pos, &n->parents) {
         parent_drain_begin(BD_LIST_ENTRY(pos, struct bd_child, node_link));
     }
-    if (n->drv->drain_begin) {
+    if (n->drv->drain_begin && !n->closing) {
         n->drv->drain_begin(n);
     }
 }
@@ -525,7 +545,9 @@ static void node_drain_end(struct bd_node *n)
     if (old != 1) {
         return;
     }
-    if (n->drv->drain_end) {
+    /* A closing node's children are detached after its close callback;
+     * releasing their drains must not call back into the closed driver. */
+    if (n->drv->drain_end && !n->closing) {
         n->drv->drain_end(n);
     }
     bd_list_for_each(pos, &n->parents) {
@@ -1544,11 +1566,14 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
     return bs;
 
 fail_close:
+    bs->closing = true;
     if (drv->close) {
         drv->close(bs);
     }
     bd_list_del(&bs->graph_link);
 fail_children:
+    /* A failed open is not an open node: no drain callbacks either. */
+    bs->closing = true;
     while (!bd_list_empty(&bs->children)) {
         bd_detach_child(BD_LIST_ENTRY(bs->children.next, struct bd_child,
                                       parent_link));
@@ -1581,6 +1606,9 @@ static void node_close(struct bd_node *bs)
     while (atomic_load(&bs->in_flight) > 0) {
         bd_sleep_ns(1000 * 1000);
     }
+    pthread_mutex_lock(&g->lock);
+    bs->closing = true;
+    pthread_mutex_unlock(&g->lock);
     if (bs->drv->close) {
         bs->drv->close(bs);
     }

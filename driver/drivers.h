@@ -15,6 +15,8 @@ const struct bd_driver *bd_driver_null_aio(void);
 const struct bd_driver *bd_driver_blkdebug(void);   /* driver/blkdebug.c */
 const struct bd_driver *bd_driver_mirror_top(void);
 const struct bd_driver *bd_driver_qcow2(void);
+const struct bd_driver *bd_driver_copy_before_write(void);
+const struct bd_driver *bd_driver_snapshot_access(void);
 
 #include <jansson.h>
 #include "common/error.h"

@@ -149,7 +149,9 @@ static int driver_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
     struct bd_child *fc = NULL;
 
     if (bs->drv->preadv) {
-        return check_ret(bs->drv->preadv(bs, off, bytes, qiov, flags));
+        int f = bd_fault_point(bs, BD_FAULT_READ, off, bytes);
+
+        return f ? f : check_ret(bs->drv->preadv(bs, off, bytes, qiov, flags));
     }
     fc = bd_filter_child(bs);
     if (fc) {
@@ -277,6 +279,10 @@ static int driver_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
         /* Filters pass every flag through unchanged. */
         return bd_child_pwritev(fc, off, bytes, qiov, flags);
     }
+    ret = bd_fault_point(bs, BD_FAULT_WRITE, off, bytes);
+    if (ret) {
+        return ret;
+    }
     ret = check_ret(bs->drv->pwritev(bs, off, bytes, qiov,
                                      flags & (supported |
                                               BD_REQ_WRITE_UNCHANGED |
@@ -304,6 +310,10 @@ static int driver_pwrite_zeroes(struct bd_node *bs, int64_t off,
             return -ENOTSUP;
         }
         return bd_child_pwrite_zeroes(fc, off, bytes, flags);
+    }
+    ret = bd_fault_point(bs, BD_FAULT_WRITE_ZEROES, off, bytes);
+    if (ret) {
+        return ret;
     }
     ret = check_ret(bs->drv->pwrite_zeroes(bs, off, bytes,
                                            flags & bs->supported_zero_flags));
@@ -679,7 +689,10 @@ int bd_node_pdiscard(struct bd_node *bs, int64_t off, int64_t bytes)
         if (fc) {
             ret = bd_child_pdiscard(fc, off, num);
         } else {
-            ret = check_ret(bs->drv->pdiscard(bs, off, num));
+            ret = bd_fault_point(bs, BD_FAULT_DISCARD, off, num);
+            if (ret == 0) {
+                ret = check_ret(bs->drv->pdiscard(bs, off, num));
+            }
         }
         if (ret == -ENOTSUP) {
             ret = 0;
@@ -729,7 +742,10 @@ int bd_node_flush(struct bd_node *bs)
     }
     bd_event(primary, BD_EV_FLUSH_TO_DISK);
     if (bs->drv->flush_to_disk) {
-        ret = check_ret(bs->drv->flush_to_disk(bs));
+        ret = bd_fault_point(bs, BD_FAULT_FLUSH, 0, 0);
+        if (ret == 0) {
+            ret = check_ret(bs->drv->flush_to_disk(bs));
+        }
         if (ret < 0) {
             goto out;
         }

@@ -29,6 +29,7 @@ struct check_ctx {
     uint64_t nb_clusters;       /* clusters compared (grows a little) */
     uint64_t alloc_clusters;    /* entries in refs */
     uint64_t next_contiguous;   /* fragmentation accounting */
+    uint64_t highest;           /* last referenced cluster */
 };
 
 static void inc_refs(struct check_ctx *c, uint64_t offset, uint64_t size)
@@ -350,6 +351,70 @@ static int check_copied(struct check_ctx *c, int fix)
     return 0;
 }
 
+/* One pass over every cluster: print the mismatches, count and repair
+ * them when asked. Returns 0 or the last error. */
+static int compare_refcounts(struct check_ctx *c, int fix, bool count)
+{
+    struct bd_node *bs = c->bs;
+    struct qcow2_state *s = c->s;
+    struct qcow2_check_result *res = c->res;
+    uint64_t i;
+    int ret = 0;
+
+    for (i = 0; i < c->nb_clusters; i++) {
+        uint64_t rc;
+        uint64_t ref = c->refs[i];
+        int r;
+
+        r = qcow2_get_refcount(bs, i, &rc);
+        if (r < 0) {
+            fprintf(stderr, "Can't get refcount for cluster %" PRIu64
+                    ": %s\n", i, bd_strerror(-r));
+            if (count) {
+                res->check_errors++;
+            }
+            continue;
+        }
+        if (ref) {
+            c->highest = i;
+        }
+        if (rc != ref) {
+            int64_t *fixed = NULL;
+
+            if (rc > ref && (fix & QCOW2_FIX_LEAKS)) {
+                fixed = &res->leaks_fixed;
+            } else if (rc < ref && (fix & QCOW2_FIX_ERRORS)) {
+                fixed = &res->corruptions_fixed;
+            }
+            fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64
+                    " reference=%" PRIu64 "\n",
+                    fixed ? "Repairing" : rc < ref ? "ERROR" : "Leaked",
+                    i, rc, ref);
+            if (!count) {
+                continue;
+            }
+            if (fixed) {
+                r = qcow2_update_refcount(bs, i << s->cluster_bits,
+                                          s->cluster_size,
+                                          (int)((int64_t)ref -
+                                                (int64_t)rc));
+                if (r == 0) {
+                    (*fixed)++;
+                    continue;
+                }
+                res->check_errors++;
+                ret = r;
+            }
+            if (rc < ref) {
+                res->corruptions++;
+            } else {
+                res->leaks++;
+            }
+        }
+    }
+    return ret;
+}
+
 int qcow2_check(struct bd_node *bs, struct qcow2_check_result *res, int fix)
 {
     struct qcow2_state *s = bs->opaque;
@@ -428,51 +493,13 @@ int qcow2_check(struct bd_node *bs, struct qcow2_check_result *res, int fix)
         goto out;
     }
 
-    /* Compare. */
-    for (i = 0; i < c.nb_clusters; i++) {
-        uint64_t rc;
-        uint64_t ref = c.refs[i];
-
-        ret = qcow2_get_refcount(bs, i, &rc);
-        if (ret < 0) {
-            fprintf(stderr, "Can't get refcount for cluster %" PRIu64
-                    ": %s\n", i, bd_strerror(-ret));
-            res->check_errors++;
-            continue;
-        }
-        if (ref) {
-            highest = i;
-        }
-        if (rc != ref) {
-            int64_t *fixed = NULL;
-
-            if (rc > ref && (fix & QCOW2_FIX_LEAKS)) {
-                fixed = &res->leaks_fixed;
-            } else if (rc < ref && (fix & QCOW2_FIX_ERRORS)) {
-                fixed = &res->corruptions_fixed;
-            }
-            fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64
-                    " reference=%" PRIu64 "\n",
-                    fixed ? "Repairing" : rc < ref ? "ERROR" : "Leaked",
-                    i, rc, ref);
-            if (fixed) {
-                ret = qcow2_update_refcount(bs, i << s->cluster_bits,
-                                            s->cluster_size,
-                                            (int)((int64_t)ref -
-                                                  (int64_t)rc));
-                if (ret == 0) {
-                    (*fixed)++;
-                    continue;
-                }
-                res->check_errors++;
-            }
-            if (rc < ref) {
-                res->corruptions++;
-            } else {
-                res->leaks++;
-            }
-        }
+    /* Compare: with a repair, QEMU first reports what it found, then
+     * repairs (and reports again). */
+    if (fix) {
+        compare_refcounts(&c, 0, false);
     }
+    ret = compare_refcounts(&c, fix, true);
+    highest = c.highest;
     ret = check_copied(&c, fix);
     if (fix && !bs->read_only) {
         int r2 = qcow2_cache_write(bs, s->refblock_cache);

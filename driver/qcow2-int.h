@@ -357,6 +357,9 @@ int qcow2_grow_l1_table(struct bd_node *bs, uint64_t min_size);
 /* Move the L1 table to a new place with exactly new_size entries. */
 int qcow2_resize_l1(struct bd_node *bs, uint64_t new_size);
 
+/* qcow2-bitmap.c: mark stored bitmaps in use (read-write open). */
+int qcow2_bitmaps_mark_in_use(struct bd_node *bs);
+
 /* qcow2.c: compression helpers (also used by qcow2-cluster.c) */
 int qcow2_decompress(const void *src, size_t slen, void *dst, size_t dlen);
 ssize_t qcow2_compress(const void *src, size_t slen, void *dst, size_t dlen);

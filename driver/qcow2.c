@@ -160,14 +160,15 @@ int qcow2_signal_corruption(struct bd_node *bs, bool fatal, int64_t offset,
     if (s->corrupt_reported) {
         return -EIO;
     }
+    /* QEMU prints these two without the program name. */
     if (fatal && !bs->read_only) {
-        qcow2_report("qcow2: Marking image as corrupt: %s; further "
-                     "corruption events will be suppressed", msg);
+        fprintf(stderr, "qcow2: Marking image as corrupt: %s; further "
+                "corruption events will be suppressed\n", msg);
         s->corrupt_reported = true;
         qcow2_write_incompat(bs, s->incompatible | QCOW2_INCOMPAT_CORRUPT);
     } else {
-        qcow2_report("qcow2: Image is corrupt: %s; further non-fatal "
-                     "corruption events will be suppressed", msg);
+        fprintf(stderr, "qcow2: Image is corrupt: %s; further non-fatal "
+                "corruption events will be suppressed\n", msg);
         s->corrupt_reported = true;
     }
     return -EIO;
@@ -640,6 +641,14 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
             goto fail;
         }
     }
+    if (!bs->read_only) {
+        ret = qcow2_bitmaps_mark_in_use(bs);
+        if (ret < 0) {
+            bd_error_setg_errno(errp, -ret, "Could not mark the persistent "
+                                "bitmaps in use");
+            goto fail;
+        }
+    }
     /* FUA is taken (and emulated here with a flush) so that compressed
      * and VM-state writes can skip it, as QEMU's do. */
     bs->supported_write_flags = BD_REQ_FUA;
@@ -691,7 +700,9 @@ static void qcow2_close(struct bd_node *bs)
         /* bdrv_close flushes the node before the driver closes (events
          * included), then inactivate flushes each cache and says which
          * one failed. */
-        (void)bd_node_flush(bs);
+        if (atomic_load(&bs->write_gen) != bs->flushed_gen) {
+            (void)bd_node_flush(bs);
+        }
         pthread_mutex_lock(&s->lock);
         ret = qcow2_cache_flush(bs, s->l2_cache);
         if (ret < 0) {
@@ -1044,6 +1055,44 @@ merged:
     return 0;
 }
 
+/*
+ * QEMU's overlap check (the cheap part of its default "cached" mode): a
+ * data write must not land on the header, the active L1 table, the
+ * refcount table or a refcount block. Lock held. Returns 0 or -EIO after
+ * marking the image corrupt.
+ */
+static int overlap_check(struct bd_node *bs, uint64_t host, uint64_t len)
+{
+    struct qcow2_state *s = bs->opaque;
+    const char *what = NULL;
+    uint32_t i;
+
+    if (host < s->cluster_size) {
+        what = "qcow2_header";
+    } else if (s->l1_size && host < s->l1_offset + 8ULL * s->l1_size &&
+               s->l1_offset < host + len) {
+        what = "active L1 table";
+    } else if (host < s->reftable_offset + 8ULL * s->reftable_size &&
+               s->reftable_offset < host + len) {
+        what = "refcount table";
+    } else if (s->reftable_size <= 65536) {
+        for (i = 0; i < s->reftable_size; i++) {
+            uint64_t rb = s->reftable[i] & REFT_OFFSET_MASK;
+
+            if (rb && host < rb + s->cluster_size && rb < host + len) {
+                what = "refcount block";
+                break;
+            }
+        }
+    }
+    if (!what) {
+        return 0;
+    }
+    return qcow2_signal_corruption(bs, true, (int64_t)host, (int64_t)len,
+                                   "Preventing invalid write on metadata "
+                                   "(overlaps with %s)", what);
+}
+
 static int write_one(struct bd_node *bs, uint64_t off, uint64_t n,
                      struct bd_qiov *data)
 {
@@ -1062,6 +1111,11 @@ static int write_one(struct bd_node *bs, uint64_t off, uint64_t n,
         }
         if (qcow2_get_cluster_type(s, l2e) == QCOW2_CLUSTER_NORMAL &&
             (l2e & QCOW_OFLAG_COPIED)) {
+            ret = overlap_check(bs, (l2e & L2E_OFFSET_MASK) + (off - gstart),
+                                n);
+            if (ret < 0) {
+                goto out;
+            }
             pthread_mutex_unlock(&s->lock);
             bd_event(bs->file, BD_EV_WRITE_AIO);
             return bd_child_pwritev(bs->file,
@@ -1112,7 +1166,6 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     if (flags & BD_REQ_VMSTATE) {
         bd_event(bs->file, BD_EV_VMSTATE_SAVE);
         off += (int64_t)vm_state_offset(s);
-        flags &= ~BD_REQ_FUA;
     }
     while (done < (uint64_t)bytes && ret == 0) {
         uint64_t cur = (uint64_t)off + done;
@@ -1216,16 +1269,26 @@ static int write_compressed(struct bd_node *bs, uint64_t off, uint64_t bytes,
            ((uint64_t)coff >> 9);
     entry = QCOW_OFLAG_COMPRESSED | (uint64_t)coff |
             (nsec << s->csize_shift);
-    pthread_mutex_unlock(&s->lock);
-    bd_event(bs->file, BD_EV_WRITE_COMPRESSED);
-    ret = bd_child_pwrite(bs->file, coff, clen, dst, 0);
-    pthread_mutex_lock(&s->lock);
+    /* QEMU's order: the L2 entry (in the cache), then the data. The entry
+     * reaches the disk only at the next cache write-back, after the data,
+     * and is undone if the data write fails. */
+    bd_event(bs->file, BD_EV_L2_UPDATE_COMPRESSED);
+    ret = link_l2(bs, off, entry, &old);
     if (ret == 0) {
-        bd_event(bs->file, BD_EV_L2_UPDATE_COMPRESSED);
-        ret = link_l2(bs, off, entry, &old);
+        pthread_mutex_unlock(&s->lock);
+        bd_event(bs->file, BD_EV_WRITE_COMPRESSED);
+        ret = bd_child_pwrite(bs->file, coff, clen, dst, 0);
+        pthread_mutex_lock(&s->lock);
+        if (ret < 0) {
+            uint64_t dummy;
+
+            (void)link_l2(bs, off, old, &dummy);
+        }
     }
     if (ret < 0) {
-        qcow2_free_clusters(bs, (uint64_t)coff, (uint64_t)clen);
+        /* Undo quietly (QEMU leaves the entry and says nothing); a failure
+         * here only leaks the bytes. */
+        (void)qcow2_update_refcount(bs, (uint64_t)coff, (uint64_t)clen, -1);
     }
     bd_list_del(&a.link);
     pthread_cond_broadcast(&s->alloc_cond);
@@ -1457,6 +1520,31 @@ static int qcow2_get_info(struct bd_node *bs, struct bd_node_info *info)
         json_object_set_new(d, "compression-type", json_string("zlib"));
         json_object_set_new(d, "lazy-refcounts",
                             json_boolean(s->lazy_refcounts));
+        if (s->has_bitmaps_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS)) {
+            struct qcow2_bitmap_info *bl = NULL;
+            int nb = qcow2_bitmap_list(bs, &bl, NULL);
+            json_t *arr = json_array();
+            int i;
+
+            for (i = 0; i < nb; i++) {
+                json_t *bm = json_object();
+                json_t *fl = json_array();
+
+                if (bl[i].flags & QCOW2_BITMAP_IN_USE) {
+                    json_array_append_new(fl, json_string("in-use"));
+                }
+                if (bl[i].flags & QCOW2_BITMAP_AUTO) {
+                    json_array_append_new(fl, json_string("auto"));
+                }
+                json_object_set_new(bm, "flags", fl);
+                json_object_set_new(bm, "name", json_string(bl[i].name));
+                json_object_set_new(bm, "granularity",
+                                    json_integer(bl[i].granularity));
+                json_array_append_new(arr, bm);
+            }
+            qcow2_bitmap_list_free(bl, nb);
+            json_object_set_new(d, "bitmaps", arr);
+        }
         json_object_set_new(d, "refcount-bits",
                             json_integer(s->refcount_bits));
         json_object_set_new(d, "corrupt",
@@ -1539,13 +1627,6 @@ static int qcow2_truncate(struct bd_node *bs, int64_t size, bool exact,
         s->size = new_size;
     }
     pthread_mutex_unlock(&s->lock);
-    if (ret == 0) {
-        /* QEMU's resize ends with the metadata flushed. */
-        ret = bd_node_flush(bs);
-        if (ret < 0) {
-            bd_error_setg_errno(errp, -ret, "Could not flush after resize");
-        }
-    }
     return ret;
 }
 

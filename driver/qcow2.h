@@ -70,5 +70,17 @@ struct qcow2_bitmap_info {
 int qcow2_bitmap_list(struct bd_node *n, struct qcow2_bitmap_info **list,
                       struct bd_error **errp);
 void qcow2_bitmap_list_free(struct qcow2_bitmap_info *list, int count);
+/*
+ * Load bitmap `name`: *bits (malloc'd, free() it) holds *nbits bits, one
+ * per *granularity bytes of the disk, bit i in byte i / 8 at position
+ * i % 8 (the qcow2 layout). A bitmap flagged in use is loaded as stored;
+ * callers decide whether to trust it. -ENOENT when there is no such
+ * bitmap.
+ */
+int qcow2_bitmap_load(struct bd_node *n, const char *name, uint8_t **bits,
+                      uint64_t *nbits, uint32_t *granularity,
+                      struct bd_error **errp);
+/* Storing bitmaps is not implemented yet: the extension is kept intact and
+ * bitmaps are marked in use when the image is opened read-write. */
 
 #endif

@@ -22,6 +22,8 @@ static bd_driver_accessor *const accessors[] = {
     bd_driver_blkdebug,     /* driver/blkdebug.c (issue 4) */
     bd_driver_mirror_top,
     bd_driver_qcow2,
+    bd_driver_copy_before_write,
+    bd_driver_snapshot_access,
 };
 
 #define NDRIVERS (sizeof(accessors) / sizeof(accessors[0]))

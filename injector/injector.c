@@ -737,6 +737,101 @@ static json_t *add_section(json_t *sections, const char *group)
     return o;
 }
 
+/* The index of "N" or "N.rest" (canonical decimal), -1 otherwise. */
+static long list_index(const char *k, const char **rest)
+{
+    long v = 0;
+    const char *p = k;
+
+    if (!(*p >= '0' && *p <= '9') || (p[0] == '0' && p[1] >= '0' &&
+                                      p[1] <= '9')) {
+        return -1;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > 1000000) {
+            return -1;
+        }
+    }
+    if (*p && *p != '.') {
+        return -1;
+    }
+    *rest = *p ? p + 1 : NULL;
+    return v;
+}
+
+/*
+ * Move the entries 0, 1, 2... of a flat dict ("0.event", "1" ...) out of
+ * sub into an array (a dict per entry, or the scalar), stopping at the first
+ * missing index; what is left in sub is not part of the list. One pass over
+ * the keys: lists of thousands of rules stay cheap.
+ */
+static json_t *split_list(json_t *sub)
+{
+    json_t *slots = json_array();    /* index -> entry or null */
+    json_t *entries = json_array();
+    json_t *moved = json_array();    /* keys taken out of sub */
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    json_object_foreach(sub, k, v) {
+        const char *rest = NULL;
+        long idx = list_index(k, &rest);
+        json_t *slot;
+
+        if (idx < 0) {
+            continue;
+        }
+        while (json_array_size(slots) <= (size_t)idx) {
+            json_array_append_new(slots, json_null());
+        }
+        slot = json_array_get(slots, (size_t)idx);
+        if (!rest) {
+            if (!json_is_object(slot) || json_object_size(slot) == 0) {
+                json_array_set(slots, (size_t)idx, v);
+            }
+            continue;
+        }
+        if (json_is_null(slot)) {
+            slot = json_object();
+            json_array_set_new(slots, (size_t)idx, slot);
+        }
+        if (json_is_object(slot)) {
+            json_object_set(slot, rest, v);
+        }
+    }
+    /* Contiguous from 0; a scalar "N" wins over "N.x" keys, which then
+     * stay behind as unused. */
+    for (i = 0; i < json_array_size(slots); i++) {
+        json_t *slot = json_array_get(slots, i);
+
+        if (json_is_null(slot)) {
+            break;
+        }
+        json_array_append(entries, slot);
+    }
+    json_object_foreach(sub, k, v) {
+        const char *rest = NULL;
+        long idx = list_index(k, &rest);
+        json_t *slot;
+
+        if (idx < 0 || (size_t)idx >= json_array_size(entries)) {
+            continue;
+        }
+        slot = json_array_get(entries, (size_t)idx);
+        if (json_is_object(slot) ? rest != NULL : rest == NULL) {
+            json_array_append_new(moved, json_string(k));
+        }
+    }
+    json_array_foreach(moved, i, v) {
+        json_object_del(sub, json_string_value(v));
+    }
+    json_decref(moved);
+    json_decref(slots);
+    return entries;
+}
+
 /*
  * Inline "group.*" options: either one rule ("inject-error.event=...") or
  * an indexed list ("inject-error.0.event=..."), never both (spec §2.4).
@@ -755,7 +850,6 @@ static int absorb_inline(const char *group, json_t *opts, json_t *sections,
     json_t *e;
     size_t idx_i;
     int ret = 0;
-    int i;
 
     if (json_object_size(sub) == 0) {
         goto out;
@@ -777,26 +871,7 @@ static int absorb_inline(const char *group, json_t *opts, json_t *sections,
     }
     /* Split the list off first: stray keys are reported before anything
      * inside the entries. */
-    entries = json_array();
-    for (i = 0;; i++) {
-        char idx[24];
-        json_t *scalar;
-        json_t *entry;
-
-        snprintf(idx, sizeof(idx), "%d", i);
-        scalar = json_object_get(sub, idx);
-        if (scalar) {
-            json_array_append(entries, scalar);
-            json_object_del(sub, idx);
-            continue;
-        }
-        entry = bd_opts_extract(sub, idx);
-        if (json_object_size(entry) == 0) {
-            json_decref(entry);
-            break;
-        }
-        json_array_append_new(entries, entry);
-    }
+    entries = split_list(sub);
     if (json_object_size(sub)) {
         bd_error_setg(errp, "Unused option '%s' for [%s]",
                       bd_opts_first_key(sub), group);

@@ -520,10 +520,10 @@ void job_sleep_ns(struct job *job, int64_t ns)
     }
     job_lock(m);
     job->busy = false;
-    while (!(job->cancelled && job->force_cancel) && job->pause_count == 0) {
-        if (pthread_cond_timedwait(&job->cond, &m->lock, &ts) == ETIMEDOUT) {
-            break;
-        }
+    /* One wait: any wake-up (pause, cancel, but also set-speed) ends the
+     * sleep early so that the caller re-reads what changed. */
+    if (!(job->cancelled && job->force_cancel) && job->pause_count == 0) {
+        pthread_cond_timedwait(&job->cond, &m->lock, &ts);
     }
     job->busy = true;
     job_unlock(m);

@@ -1137,6 +1137,16 @@ struct job *mirror_start(struct job_manager *m, const struct mirror_opts *o,
         job_early_fail(&s->job);
         return NULL;
     }
+    /* Until the body scanned the source, the whole of it is the work
+     * ahead (sync=top narrows it down to the top layer's allocation). */
+    if (s->sync != MIRROR_SYNC_NONE) {
+        int64_t len = bd_getlength(s->source);
+
+        /* A size mismatch fails at once with len 0, as in QEMU. */
+        if (len > 0 && len == bd_getlength(s->target)) {
+            job_progress_set_total(&s->job, len);
+        }
+    }
     job_start(&s->job);
     return &s->job;
 

@@ -51,6 +51,11 @@ extern const struct qapi_type qmp_bitmap_merge_args;
 extern const struct qapi_type qmp_blockdev_backup_args;
 extern const struct qapi_type qmp_drive_backup_args;
 
+/* The job verbs' table (monitor/qmp-jobs.c); a strong reference for
+ * binaries that only reach the weak table otherwise. */
+struct qmp_command;
+const struct qmp_command *qmp_jobs_commands(void);
+
 /* Run one action as its own transaction (the standalone command). */
 json_t *txn_run_single(const struct txn_action_ops *ops,
                        const struct qmp_context *ctx, json_t *args,

@@ -68,6 +68,7 @@ static char *map_error(const char *text)
 {
     static const struct { const char *jansson, *qemu; } map[] = {
         { "':' expected", "missing : in object pair" },
+        { "duplicate object key", "duplicate key" },
         { "string or '}' expected near '}'", "expecting value" },
         { "string or '}' expected", "key is not a string in object" },
         { "'}' expected", "expected separator in dict" },
@@ -101,7 +102,8 @@ static int complete(struct qmp_splitter *sp, qmp_split_fn *fn, void *opaque)
 {
     json_error_t jerr;
     json_t *v = json_loadb(sp->buf, sp->len,
-                           JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+                           JSON_DECODE_ANY | JSON_ALLOW_NUL |
+                           JSON_REJECT_DUPLICATES, &jerr);
 
     if (!v) {
         char *q = map_error(jerr.text);

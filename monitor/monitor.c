@@ -330,8 +330,13 @@ static void accept_clients(struct qmp_server *s, int lfd)
         struct qmp_client *c;
 
         if (fd < 0) {
-            /* EAGAIN: drained; EMFILE and friends: try again later rather
-             * than spinning on a listener we cannot serve. */
+            /* EAGAIN: drained. Out of descriptors or memory: the listener
+             * stays readable, so pause briefly instead of spinning on it
+             * until a client leaves. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                bd_sleep_ns(10 * 1000 * 1000);
+            }
             return;
         }
         c = client_new(s, fd, fd, true);

@@ -21,10 +21,6 @@
 #include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
 
-#pragma weak qapi_type_str
-#pragma weak qapi_type_uint32
-#pragma weak qapi_type_bool
-#pragma weak qapi_type_any
 
 #define BITMAP_NAME_MAX 1023
 
@@ -405,7 +401,8 @@ static int merge_prepare(const struct txn_action_env *env, json_t *args,
             ret = -ENOENT;
             goto out;
         }
-        if (bd_dirty_bitmap_check(src, BD_BITMAP_INCONSISTENT, errp) < 0) {
+        if (bd_dirty_bitmap_check(src, BD_BITMAP_BUSY |
+                                  BD_BITMAP_INCONSISTENT, errp) < 0) {
             ret = -EINVAL;
             goto out;
         }

@@ -15,14 +15,9 @@
 #include <string.h>
 
 #include "jobs/job.h"
+#include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
 
-/* The scalar types live in common/qapi.c, which the monitor brings; weak
- * references keep this file linkable (and its handlers testable) in a
- * build that does not have the validator yet. */
-#pragma weak qapi_type_str
-#pragma weak qapi_type_int
-#pragma weak qapi_type_bool
 
 static const struct qapi_member id_members[] = {
     { "id", &qapi_type_str, false },
@@ -240,3 +235,8 @@ const struct qmp_command qmp_cmds_jobs[] = {
     { "block-job-set-speed", &speed_args, qmp_block_job_set_speed, 0 },
     { NULL, NULL, NULL, 0 },
 };
+
+const struct qmp_command *qmp_jobs_commands(void)
+{
+    return qmp_cmds_jobs;
+}

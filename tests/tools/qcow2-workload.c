@@ -5,6 +5,7 @@
  *
  *   qcow2-workload [-s SEED] [-n OPS] [-t THREADS] [-c] [-d] [-z]
  *                  [-C CLUSTER] IMAGE RAWREF
+ *   qcow2-workload -L BITMAP IMAGE     print a persistent bitmap's runs
  *
  * Prints "workload: ok" or the first failure; exit 0 / 1.
  */
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/cutils.h"
+#include "driver/qcow2.h"
 #include "tests/helpers/qcow2_workload.h"
 
 static struct bd_blk *open_blk(struct bd_graph *g, const char *fn,
@@ -47,6 +49,52 @@ static struct bd_blk *open_blk(struct bd_graph *g, const char *fn,
     return b;
 }
 
+/* -L NAME: print the set runs of a persistent bitmap, in bytes. */
+static int print_bitmap(const char *path, const char *name)
+{
+    struct bd_graph *g = bd_graph_new();
+    struct bd_error *err = NULL;
+    json_t *o = json_object();
+    struct bd_node *n;
+    uint8_t *bits = NULL;
+    uint64_t nbits = 0, i, start = 0;
+    uint32_t gran = 0;
+    bool in = false;
+    int ret;
+
+    json_object_set_new(o, "driver", json_string("qcow2"));
+    n = bd_open(g, path, o, 0, &err);
+    if (!n) {
+        printf("bitmap: %s\n", bd_error_msg(err));
+        bd_error_free(err);
+        bd_graph_free(g);
+        return 1;
+    }
+    ret = qcow2_bitmap_load(n, name, &bits, &nbits, &gran, &err);
+    if (ret < 0) {
+        printf("bitmap: %s\n", bd_error_msg(err));
+        bd_error_free(err);
+    } else {
+        printf("bitmap %s: granularity %" PRIu32 ", %" PRIu64 " bits\n",
+               name, gran, nbits);
+        for (i = 0; i <= nbits; i++) {
+            bool set = i < nbits && (bits[i / 8] >> (i % 8)) & 1;
+
+            if (set && !in) {
+                start = i;
+            } else if (!set && in) {
+                printf("  dirty [%" PRIu64 ", %" PRIu64 ")\n",
+                       start * gran, i * gran);
+            }
+            in = set;
+        }
+    }
+    free(bits);
+    bd_unref(n);
+    bd_graph_free(g);
+    return ret < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct qw_opts o = { .seed = 1, .ops = 200, .threads = 1,
@@ -57,8 +105,10 @@ int main(int argc, char **argv)
     uint64_t v;
     int c, ret;
 
-    while ((c = getopt(argc, argv, "s:n:t:cdzC:")) != -1) {
+    while ((c = getopt(argc, argv, "s:n:t:cdzC:L:")) != -1) {
         switch (c) {
+        case 'L':
+            return optind < argc ? print_bitmap(argv[optind], optarg) : 2;
         case 's':
             o.seed = strtoull(optarg, NULL, 0);
             break;

@@ -351,6 +351,9 @@ static void test_busy_rules(void **state)
     expect_err(f, "block-dirty-bitmap-merge",
                "{\"node\":\"n0\",\"target\":\"b\",\"bitmaps\":[\"o\"]}",
                busy);
+    expect_err(f, "block-dirty-bitmap-merge",
+               "{\"node\":\"n0\",\"target\":\"o\",\"bitmaps\":[\"b\"]}",
+               busy);
     bd_dirty_bitmap_reclaim(bm);
     o = info_of(f->n0, "b");
     assert_true(json_is_false(json_object_get(o, "busy")));

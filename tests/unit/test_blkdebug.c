@@ -207,6 +207,13 @@ static void test_option_errors(void **state)
              "invalid parameter value: no_such_event");
     open_error("blkdebug:raw.img", "driver=raw",
                "blkdebug requires both config file and image path");
+    OPEN_ERR("x-image=raw.img", "Can't specify 'file' and 'filename' options "
+             "at the same time");
+    open_error(NULL, "driver=blkdebug,x-image=raw.img,image=nonode",
+               "Cannot reference an existing block device with additional "
+               "options or a new filename");
+    open_error(NULL, "driver=blkdebug", "A block device must be specified "
+               "for \"image\"");
 #undef OPEN_ERR
 }
 
@@ -600,6 +607,41 @@ static void test_debug_hooks(void **state)
     close_bd();
 }
 
+/* E35: a node given only config and image has the legacy-style name. */
+static void test_filename(void **state)
+{
+    char want[512];
+    char *msg = NULL;
+    struct bd_node *n;
+    char o[512];
+
+    (void)state;
+    write_conf("[inject-error]\nevent = \"write_aio\"\n");
+    snprintf(o, sizeof(o), "driver=blkdebug,config=%s/t.conf,"
+             "image.driver=file,image.filename=%s", fx.dir, fx.img);
+    n = try_open(NULL, o, &msg);
+    assert_non_null(n);
+    snprintf(want, sizeof(want), "blkdebug:%s/t.conf:%s", fx.dir, fx.img);
+    assert_string_equal(bd_node_filename(n), want);
+    bd_unref(n);
+    snprintf(o, sizeof(o), "driver=blkdebug,image.driver=file,"
+             "image.filename=%s", fx.img);
+    n = try_open(NULL, o, &msg);
+    snprintf(want, sizeof(want), "blkdebug::%s", fx.img);
+    assert_string_equal(bd_node_filename(n), want);
+    bd_unref(n);
+    /* Any other option: no plain name (QEMU would say json:{...}). */
+    snprintf(o, sizeof(o), "driver=blkdebug,align=4096,image.driver=file,"
+             "image.filename=%s", fx.img);
+    n = try_open(NULL, o, &msg);
+    assert_true(strncmp(bd_node_filename(n), "blkdebug:", 9) != 0);
+    bd_unref(n);
+    snprintf(o, sizeof(o), "blkdebug:%s/t.conf:%s", fx.dir, fx.img);
+    n = try_open(o, "driver=raw", &msg);
+    assert_string_equal(bd_node_filename(n), o);
+    bd_unref(n);
+}
+
 /* E32: blockdev-add validates against the schema first, with QEMU's
  * messages; the option parser's come after. */
 static void test_blockdev_add_schema(void **state)
@@ -700,6 +742,7 @@ int unit_run_tests(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_debug_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unshare_perms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blockdev_add_schema, setup,
                                         teardown),
     };

@@ -875,6 +875,82 @@ static void test_suspend_holds_only_itself(void **state)
     inj_free(inj);
 }
 
+/* Requests, events, rule changes and queries from several threads at once:
+ * nothing may crash, deadlock or leak (run under the sanitizers, TSan
+ * included), and counters add up. */
+struct stress {
+    struct inj *inj;
+    int seed;
+    int stop;
+    long fails;
+};
+
+static void *stress_io(void *opaque)
+{
+    struct stress *st = opaque;
+    struct bd_rng r;
+    int i;
+    long fails = 0;
+
+    bd_rng_seed(&r, (uint64_t)st->seed);
+    for (i = 0; i < 20000; i++) {
+        if (i % 7 == 0) {
+            inj_event(st->inj, (enum bd_event)(bd_rng_next(&r) % 4 ?
+                                               BD_EV_READ_AIO :
+                                               BD_EV_WRITE_AIO));
+        }
+        fails += req(st->inj, (int)(bd_rng_next(&r) % 2),
+                     (int64_t)(bd_rng_next(&r) % 1024) * 512, 4096) != 0;
+    }
+    st->fails = fails;
+    return NULL;
+}
+
+static void test_concurrency(void **state)
+{
+    struct inj *inj = load("inject-error.0.event=read_aio,"
+                           "inject-error.0.sectors=0-100;500-600,"
+                           "inject-error.1.event=write_aio,"
+                           "inject-error.1.probability=0.3,"
+                           "set-state.event=write_aio,set-state.new_state=2");
+    struct stress st[4];
+    pthread_t th[4];
+    struct bd_error *err = NULL;
+    int i;
+    long total = 0;
+
+    (void)state;
+    for (i = 0; i < 4; i++) {
+        st[i].inj = inj;
+        st[i].seed = i + 1;
+        pthread_create(&th[i], NULL, stress_io, &st[i]);
+    }
+    for (i = 0; i < 300; i++) {
+        json_t *f = json_pack("{s:s, s:i, s:i}", "event", "read_aio",
+                              "sector", i % 50, "errno", 7);
+        int id = inj_add_rule(inj, INJ_KIND_INJECT, f, &err);
+        json_t *q;
+
+        json_decref(f);
+        assert_true(id > 0);
+        if (i % 3 == 0) {
+            inj_arm_rule(inj, id);
+        }
+        q = inj_query(inj);
+        json_decref(q);
+        assert_int_equal(inj_remove_rule(inj, id), 0);
+        inj_set_state(inj, 1 + i % 3);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        total += st[i].fails;
+    }
+    assert_true(total > 0);
+    /* Every fault was an errno the callers saw, and only those. */
+    assert_int_equal((uint64_t)total, inj_total_hits(inj));
+    inj_free(inj);
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -898,6 +974,7 @@ int unit_run_tests(void)
         cmocka_unit_test(test_runtime_rules),
         cmocka_unit_test(test_breakpoints),
         cmocka_unit_test(test_suspend_holds_only_itself),
+        cmocka_unit_test(test_concurrency),
     };
 
     return cmocka_run_group_tests_name("injector", tests, NULL, NULL);

@@ -183,6 +183,24 @@ static void test_layers_drain(void **state)
     expect_log(&st->log, "f3 drain_begin|f3 drain_end");
 }
 
+/* A filter removed while the node below it is drained (what a job does
+ * when it completes): its drain ends with the edge, and the closed driver
+ * gets no callback after its close. */
+static void test_layers_close_while_child_drained(void **state)
+{
+    struct stack *st = *state;
+
+    td_log_clear(&st->log);
+    bd_ref(st->bottom);         /* the job's reference */
+    bd_drained_begin(st->bottom);
+    bd_blk_remove(st->blk);     /* drops the last reference: closes f3.. */
+    bd_drained_end(st->bottom);
+    assert_int_equal(atomic_load(&st->bottom->quiesce_counter), 0);
+    bd_unref(st->bottom);
+    expect_log(&st->log, "f3 drain_begin|f2 drain_begin|f1 drain_begin|"
+               "f3 close|f2 close|f1 close");
+}
+
 /* A failing middle layer: its errno reaches the user and the layers
  * above see it; the layers below are never called. */
 static void test_layers_error_propagation(void **state)
@@ -286,6 +304,8 @@ int unit_run_tests(void)
         cmocka_unit_test_setup_teardown(test_layers_flush,
                                         stack_setup, stack_teardown),
         cmocka_unit_test_setup_teardown(test_layers_drain,
+                                        stack_setup, stack_teardown),
+        cmocka_unit_test_setup_teardown(test_layers_close_while_child_drained,
                                         stack_setup, stack_teardown),
         cmocka_unit_test(test_layers_error_propagation),
         cmocka_unit_test(test_layers_open_failure),

@@ -1211,6 +1211,65 @@ static void test_mirror_replaces_below_filter(void **state)
     bd_blk_free(dev);
 }
 
+/* Zero areas of the source become write-zeroes on the target, allowed to
+ * unmap only with unmap=true; no data is copied for them. */
+static void run_zero_copy(struct fixture *f, bool unmap)
+{
+    struct bd_error *err = NULL;
+    struct mirror_opts o;
+    struct bd_node *zsrc;
+    struct bd_node *mem;
+    struct td_mem_stats *st;
+    struct job *j;
+    json_t *opts;
+    uint8_t *data;
+    int64_t i;
+
+    zsrc = add_raw(f, "zsrc", "tgt.img");       /* sparse, all zero */
+    /* discard=unmap: only then may write-zeroes unmap (QEMU's rule). */
+    opts = json_pack("{s:s, s:s, s:I, s:s}", "driver", "test-mem",
+                     "node-name", "mem", "size", (json_int_t)IMG_SIZE,
+                     "discard", "unmap");
+    mem = bd_blockdev_add(f->g, opts, false, &err);
+    json_decref(opts);
+    assert_non_null(mem);
+    data = td_mem_data(mem);
+    memset(data, 0xff, IMG_SIZE);
+    mirror_opts_init(&o);
+    o.job_id = unmap ? "zu" : "zk";
+    o.source = zsrc;
+    o.target = mem;
+    o.unmap = unmap;
+    j = start(f, &o);
+    wait_status(f, j, JOB_STATUS_READY);
+    st = td_mem_stats(mem);
+    assert_int_equal(atomic_load(&st->writes), 0);
+    assert_true(atomic_load(&st->zeroes) > 0);
+    if (unmap) {
+        assert_int_equal(atomic_load(&st->zeroes_unmap),
+                         atomic_load(&st->zeroes));
+    } else {
+        assert_int_equal(atomic_load(&st->zeroes_unmap), 0);
+    }
+    for (i = 0; i < IMG_SIZE; i++) {
+        if (data[i]) {
+            fail_msg("byte %lld not zeroed", (long long)i);
+        }
+    }
+    assert_int_equal(job_user_cancel(j, true, NULL), 0);
+    wait_idle(f);
+}
+
+static void test_mirror_zeroes_unmap(void **state)
+{
+    run_zero_copy(*state, true);
+}
+
+static void test_mirror_zeroes_no_unmap(void **state)
+{
+    run_zero_copy(*state, false);
+}
+
 int unit_run_tests(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1244,6 +1303,8 @@ int unit_run_tests(void)
         T(test_mirror_filter_bitmap),
         T(test_mirror_qmp_commands),
         T(test_mirror_replaces_below_filter),
+        T(test_mirror_zeroes_unmap),
+        T(test_mirror_zeroes_no_unmap),
     };
 #undef T
 

@@ -23,6 +23,7 @@
 
 #include "common/cutils.h"
 #include "driver/block.h"
+#include "monitor/json-stream.h"
 #include "monitor/monitor.h"
 #include "tests/unit/unit.h"
 
@@ -625,6 +626,95 @@ static void test_monitor_stdio(void **state)
     close(from_srv[1]);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Framing (json-stream) on its own                                     */
+
+struct collected {
+    json_t *list;   /* parsed messages, or {"err": text} */
+};
+
+static int collect(void *opaque, json_t *msg, struct bd_error *err)
+{
+    struct collected *c = opaque;
+
+    if (err) {
+        json_array_append_new(c->list, json_pack("{s:s}", "err", err->msg));
+        bd_error_free(err);
+    } else {
+        json_array_append_new(c->list, msg);
+    }
+    return 0;
+}
+
+/* Feeding byte by byte gives exactly what feeding at once gives. */
+static void test_monitor_framing_chunks(void **state)
+{
+    static const char input[] =
+        "{\"a\": [1, {\"b\": \"}]\\\"\"}]} {'c': 'it\\'s'}\n"
+        "garbage\n[1,\n2]\n\"str\"\n{\"d\": 1}}\n"
+        "{\"e\":\"\\u00e9\"} 12 ";
+    struct collected whole = { json_array() }, bytes = { json_array() };
+    struct qmp_splitter sp;
+    size_t i;
+
+    (void)state;
+    qmp_splitter_init(&sp);
+    qmp_splitter_feed(&sp, input, strlen(input), collect, &whole);
+    qmp_splitter_destroy(&sp);
+    qmp_splitter_init(&sp);
+    for (i = 0; i < strlen(input); i++) {
+        qmp_splitter_feed(&sp, input + i, 1, collect, &bytes);
+    }
+    qmp_splitter_destroy(&sp);
+    assert_true(json_equal(whole.list, bytes.list));
+    /* {a}, {c}, garbage, [1,2], "str", {d}, stray }, {e}, 12 */
+    assert_int_equal(json_array_size(whole.list), 9);
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(whole.list, 0), "a") ? json_object_get(
+        json_array_get(json_object_get(json_array_get(whole.list, 0), "a"),
+                       1), "b") : NULL), "}]\"");
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(whole.list, 1), "c")), "it's");
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(whole.list, 2), "err")),
+        "JSON parse error, invalid keyword 'garbage'");
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(whole.list, 6), "err")),
+        "JSON parse error, expecting value");
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(whole.list, 7), "e")), "\xc3\xa9");
+    assert_int_equal(json_integer_value(json_array_get(whole.list, 8)), 12);
+    json_decref(whole.list);
+    json_decref(bytes.list);
+}
+
+/* Past 64 MiB a message is dropped with QEMU's error, and the stream
+ * resynchronises at the next newline. */
+static void test_monitor_framing_limit(void **state)
+{
+    struct collected c = { json_array() };
+    struct qmp_splitter sp;
+    size_t big = QMP_MAX_MESSAGE + 16;
+    char *buf = bd_malloc(big);
+
+    (void)state;
+    buf[0] = '[';
+    buf[1] = '"';
+    memset(buf + 2, 'x', big - 2);
+    qmp_splitter_init(&sp);
+    qmp_splitter_feed(&sp, buf, big, collect, &c);
+    qmp_splitter_feed(&sp, "\"]\n{\"ok\": true}\n", 15, collect, &c);
+    qmp_splitter_destroy(&sp);
+    free(buf);
+    assert_int_equal(json_array_size(c.list), 2);
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(c.list, 0), "err")), "JSON token size limit exceeded");
+    assert_true(json_is_true(json_object_get(json_array_get(c.list, 1),
+                                             "ok")));
+    json_decref(c.list);
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +733,8 @@ int unit_run_tests(void)
         cmocka_unit_test_setup_teardown(test_monitor_many_clients, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_monitor_stdio, setup, teardown),
+        cmocka_unit_test(test_monitor_framing_chunks),
+        cmocka_unit_test(test_monitor_framing_limit),
     };
 
     return cmocka_run_group_tests_name("monitor", tests, NULL, NULL);

@@ -1,0 +1,22 @@
+/*
+ * cli/run.h - what the scenario verbs (run, demo, sweep) share: the
+ * qemu-io command engine as the scenario layer's `io` executor.
+ */
+#ifndef BLKRIG_CLI_RUN_H
+#define BLKRIG_CLI_RUN_H
+
+#include "scenarios/scenario.h"
+
+/* sc_io_fn over cli/io-cmds.c: one qemu-io command line on node n, through
+ * a temporary backend; output on stdout/stderr as qemu-io prints it. */
+int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
+           const char *cmdline);
+
+/* Per-step watchdog for a scenario child process: run_step_hook (an
+ * sc_options.step_hook) re-arms an alarm of timeout_s seconds at every
+ * step; when it fires, "FILE:LINE: step timed out after N s" goes to stdout
+ * and the process exits with status 124. */
+void run_watchdog_init(int timeout_s);
+void run_step_hook(void *opaque, const char *where);
+
+#endif

@@ -1,0 +1,940 @@
+/*
+ * tests/unit/test_backup.c - jobs/backup.c, driver/copy-before-write.c and
+ * monitor/qmp-backup.c + qmp-jobs.c driven through their QMP table entries
+ * on real files: data, point in time, error policies (faults from a file
+ * syscall table), bitmap sync modes, validation messages, job verbs and
+ * grouped transactions. Event sequences are those of specs/jobs.md §1.4.
+ */
+#include "common/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/cutils.h"
+#include "driver/block-int.h"
+#include "driver/block.h"
+#include "driver/dirty-bitmap.h"
+#include "driver/file-sys.h"
+#include "jobs/job.h"
+#include "jobs/txn-actions.h"
+#include "monitor/monitor.h"
+#include "monitor/qmp-cmds.h"
+#include "tests/unit/unit.h"
+
+#define IMG_SIZE (4 << 20)
+#define CL 65536
+
+/* ------------------------------------------------------------------ */
+/* Fault injection through the file driver's syscall table. The table is
+ * per graph; the fault state is the test's (one test at a time).       */
+
+struct fault {
+    char path[256];         /* file whose I/O fails */
+    int fd;
+    bool on_write;
+    int err;
+    int times;              /* -1: forever */
+    int64_t min_off;        /* only requests at/after this offset */
+};
+
+static struct fault the_fault;
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Which file each fd is (the latest open wins). */
+static char fd_paths[256][128];
+
+static int f_open(const char *path, int flags, mode_t mode)
+{
+    int fd = bd_file_sys_default.open(path, flags, mode);
+
+    pthread_mutex_lock(&fault_lock);
+    if (fd >= 0 && fd < 256) {
+        snprintf(fd_paths[fd], sizeof(fd_paths[fd]), "%s", path);
+    }
+    pthread_mutex_unlock(&fault_lock);
+    return fd;
+}
+
+static bool should_fail(int fd, bool write, off_t off)
+{
+    bool r = false;
+
+    pthread_mutex_lock(&fault_lock);
+    if (the_fault.times != 0 && fd == the_fault.fd &&
+        write == the_fault.on_write && off >= the_fault.min_off) {
+        r = true;
+        if (the_fault.times > 0) {
+            the_fault.times--;
+        }
+    }
+    pthread_mutex_unlock(&fault_lock);
+    return r;
+}
+
+static ssize_t f_preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+    if (should_fail(fd, false, off)) {
+        errno = the_fault.err;
+        return -1;
+    }
+    return bd_file_sys_default.preadv(fd, iov, n, off);
+}
+
+static ssize_t f_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+    if (should_fail(fd, true, off)) {
+        errno = the_fault.err;
+        return -1;
+    }
+    return bd_file_sys_default.pwritev(fd, iov, n, off);
+}
+
+static struct bd_file_sys fault_sys;
+
+static void set_fault(const char *path, bool on_write, int err, int times,
+                      int64_t min_off)
+{
+    pthread_mutex_lock(&fault_lock);
+    snprintf(the_fault.path, sizeof(the_fault.path), "%s", path);
+    the_fault.on_write = on_write;
+    the_fault.err = err;
+    the_fault.times = times;
+    the_fault.min_off = min_off;
+    the_fault.fd = -1;
+    for (int i = 0; i < 256; i++) {
+        if (!strcmp(fd_paths[i], path)) {
+            the_fault.fd = i;
+        }
+    }
+    pthread_mutex_unlock(&fault_lock);
+}
+
+static void clear_fault(void)
+{
+    pthread_mutex_lock(&fault_lock);
+    the_fault.times = 0;
+    pthread_mutex_unlock(&fault_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                              */
+
+struct fixture {
+    struct bd_graph *g;
+    struct job_manager *m;
+    struct qmp_context ctx;
+    pthread_mutex_t lock;
+    char log[16384];
+    char dir[64];
+    char src[128], tgt[128], tgt2[128], small[128];
+    struct bd_blk *guest;
+};
+
+static void sink(void *opaque, const char *name, json_t *data)
+{
+    struct fixture *f = opaque;
+    char item[300];
+    const char *id = json_string_value(json_object_get(data, "device"));
+
+    if (!id) {
+        id = json_string_value(json_object_get(data, "id"));
+    }
+    if (!strcmp(name, "JOB_STATUS_CHANGE")) {
+        snprintf(item, sizeof(item), "%s:%s ", id,
+                 json_string_value(json_object_get(data, "status")));
+    } else if (!strcmp(name, "BLOCK_JOB_ERROR")) {
+        snprintf(item, sizeof(item), "%s:ERROR(%s,%s) ", id,
+                 json_string_value(json_object_get(data, "operation")),
+                 json_string_value(json_object_get(data, "action")));
+    } else if (json_object_get(data, "error")) {
+        snprintf(item, sizeof(item), "%s:%s(%s) ", id, name,
+                 json_string_value(json_object_get(data, "error")));
+    } else {
+        snprintf(item, sizeof(item), "%s:%s ", id, name);
+    }
+    pthread_mutex_lock(&f->lock);
+    strncat(f->log, item, sizeof(f->log) - strlen(f->log) - 1);
+    pthread_mutex_unlock(&f->lock);
+    json_decref(data);
+}
+
+static void make_file(const char *path, int64_t size, int seed)
+{
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    uint8_t *buf = bd_malloc((size_t)size);
+    int64_t i;
+
+    assert_true(fd >= 0);
+    for (i = 0; i < size; i++) {
+        buf[i] = seed ? (uint8_t)((i / 512 + seed) * 7) : 0;
+    }
+    assert_int_equal(write(fd, buf, (size_t)size), size);
+    close(fd);
+    free(buf);
+}
+
+static void add_raw(struct fixture *f, const char *name, const char *path)
+{
+    struct bd_error *err = NULL;
+    json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}}", "driver", "raw",
+                          "node-name", name, "file", "driver", "file",
+                          "filename", path);
+
+    if (!bd_blockdev_add(f->g, o, false, &err)) {
+        fail_msg("blockdev-add %s: %s", name, err->msg);
+    }
+    json_decref(o);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = bd_malloc0(sizeof(*f));
+    struct bd_error *err = NULL;
+
+    /* Strong references pull the command files out of the library. */
+    assert_non_null(txn_backup_action("blockdev-backup"));
+    assert_non_null(txn_bitmap_action("block-dirty-bitmap-add"));
+    assert_non_null(qmp_jobs_commands());
+    fault_sys = bd_file_sys_default;
+    fault_sys.open = f_open;
+    fault_sys.preadv = f_preadv;
+    fault_sys.pwritev = f_pwritev;
+    memset(&the_fault, 0, sizeof(the_fault));
+    the_fault.fd = -1;
+
+    pthread_mutex_init(&f->lock, NULL);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/blkrig-backup-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->src, sizeof(f->src), "%s/src.img", f->dir);
+    snprintf(f->tgt, sizeof(f->tgt), "%s/tgt.img", f->dir);
+    snprintf(f->tgt2, sizeof(f->tgt2), "%s/tgt2.img", f->dir);
+    snprintf(f->small, sizeof(f->small), "%s/small.img", f->dir);
+    make_file(f->src, IMG_SIZE, 1);
+    make_file(f->tgt, IMG_SIZE, 0);
+    make_file(f->tgt2, IMG_SIZE, 0);
+    make_file(f->small, IMG_SIZE / 2, 0);
+    f->g = bd_graph_new();
+    bd_graph_set_file_sys(f->g, &fault_sys);
+    f->m = job_manager_new(f->g);
+    bd_graph_set_qevent_sink(f->g, sink, f);
+    f->ctx.graph = f->g;
+    f->ctx.jobs = f->m;
+    add_raw(f, "src", f->src);
+    add_raw(f, "tgt", f->tgt);
+    add_raw(f, "tgt2", f->tgt2);
+    add_raw(f, "small", f->small);
+    /* The "guest": a backend on the source, as an export would be. */
+    f->guest = bd_blk_new(f->g, NULL, BD_PERM_CONSISTENT_READ | BD_PERM_WRITE,
+                          BD_PERM_ALL);
+    assert_int_equal(bd_blk_insert(f->guest, bd_graph_find_node(f->g, "src"),
+                                   &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[200];
+
+    clear_fault();
+    job_manager_free(f->m);
+    bd_blk_remove(f->guest);
+    bd_blk_free(f->guest);
+    bd_graph_free(f->g);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+    return 0;
+}
+
+static const struct qmp_command *find_cmd(const char *name)
+{
+    const struct qmp_command *const tables[] = {
+        qmp_cmds_backup, qmp_cmds_jobs, qmp_cmds_bitmap, NULL,
+    };
+    int t;
+
+    for (t = 0; tables[t]; t++) {
+        const struct qmp_command *c;
+
+        for (c = tables[t]; c->name; c++) {
+            if (!strcmp(c->name, name)) {
+                return c;
+            }
+        }
+    }
+    fail_msg("no command %s", name);
+    return NULL;
+}
+
+/* Run a command; returns the reply ("return" value or NULL) and the
+ * error message in *msg (caller frees). */
+static json_t *qmp(struct fixture *f, const char *name, const char *args,
+                   char **msg)
+{
+    const struct qmp_command *c = find_cmd(name);
+    json_error_t jerr;
+    json_t *a = json_loads(args, 0, &jerr);
+    struct bd_error *err = NULL;
+    json_t *r;
+
+    if (!a) {
+        fail_msg("bad json %s: %s", args, jerr.text);
+    }
+    r = c->handler(&f->ctx, a, &err);
+    json_decref(a);
+    *msg = err ? bd_strdup(err->msg) : NULL;
+    bd_error_free(err);
+    return r;
+}
+
+static void ok(struct fixture *f, const char *name, const char *args)
+{
+    char *msg;
+    json_t *r = qmp(f, name, args, &msg);
+
+    if (!r) {
+        fail_msg("%s %s: %s", name, args, msg);
+    }
+    json_decref(r);
+}
+
+static void err_is(struct fixture *f, const char *name, const char *args,
+                   const char *want)
+{
+    char *msg;
+    json_t *r = qmp(f, name, args, &msg);
+
+    if (r) {
+        fail_msg("%s %s succeeded, wanted: %s", name, args, want);
+    }
+    assert_string_equal(msg, want);
+    free(msg);
+}
+
+static void wait_idle(struct fixture *f)
+{
+    assert_int_equal(job_manager_wait_idle(f->m, 20LL * 1000000000LL), 0);
+}
+
+static void wait_status(struct fixture *f, const char *id, const char *st)
+{
+    int i;
+
+    for (i = 0; i < 10000; i++) {
+        struct job *j;
+
+        job_lock(f->m);
+        j = job_find(f->m, id);
+        if (j && !strcmp(job_status_names[j->status], st)) {
+            job_unlock(f->m);
+            return;
+        }
+        job_unlock(f->m);
+        bd_sleep_ns(1000 * 1000);
+    }
+    fail_msg("job %s did not reach %s", id, st);
+}
+
+static bool files_equal(const char *a, const char *b)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
+}
+
+static void guest_write(struct fixture *f, int64_t off, int64_t len, int c)
+{
+    char *buf = bd_malloc((size_t)len);
+
+    memset(buf, c, (size_t)len);
+    assert_int_equal(bd_blk_pwrite(f->guest, off, len, buf, 0), 0);
+    free(buf);
+}
+
+static void log_is(struct fixture *f, const char *want)
+{
+    pthread_mutex_lock(&f->lock);
+    assert_string_equal(f->log, want);
+    f->log[0] = 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
+static int64_t bitmap_count(struct fixture *f, const char *name)
+{
+    struct bd_dirty_bitmap *bm =
+        bd_dirty_bitmap_find(bd_graph_find_node(f->g, "src"), name);
+
+    assert_non_null(bm);
+    return (int64_t)bd_dirty_bitmap_count(bm);
+}
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                                */
+
+static void test_full_backup(void **state)
+{
+    struct fixture *f = *state;
+
+    ok(f, "blockdev-backup", "{\"job-id\":\"j\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\"}");
+    wait_idle(f);
+    log_is(f, "j:created j:running j:waiting j:pending j:BLOCK_JOB_COMPLETED "
+           "j:concluded j:null ");
+    assert_true(files_equal(f->src, f->tgt));
+    /* The filter is gone: the guest writes straight to the source. */
+    assert_string_equal(bd_node_driver_name(bd_blk_node(f->guest)), "raw");
+}
+
+/* Guest writes during the backup never reach the copy. */
+static void test_point_in_time(void **state)
+{
+    struct fixture *f = *state;
+    char orig[160];
+    char cmd[400];
+    int i;
+
+    snprintf(orig, sizeof(orig), "%s/orig.img", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp %s %s", f->src, orig);
+    assert_int_equal(system(cmd), 0);
+    /* 1 byte/s: after its first chunk the job sleeps until set-speed. */
+    ok(f, "blockdev-backup", "{\"job-id\":\"j\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"speed\":1,"
+       "\"filter-node-name\":\"cbw0\"}");
+    assert_string_equal(bd_node_name(bd_blk_node(f->guest)), "cbw0");
+    for (i = 0; i < 64; i++) {
+        guest_write(f, (int64_t)i * CL + 100, 1000, 0xee);
+    }
+    ok(f, "block-job-set-speed", "{\"device\":\"j\",\"speed\":0}");
+    wait_idle(f);
+    assert_true(files_equal(orig, f->tgt));
+    assert_false(files_equal(f->src, f->tgt));
+}
+
+/* Two backups of one source: the first to finish takes only its own
+ * filter out, the second keeps protecting its point in time. */
+static void test_two_backups(void **state)
+{
+    struct fixture *f = *state;
+    char orig[160];
+    char cmd[400];
+    int i;
+
+    snprintf(orig, sizeof(orig), "%s/orig.img", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp %s %s", f->src, orig);
+    assert_int_equal(system(cmd), 0);
+    ok(f, "blockdev-backup", "{\"job-id\":\"j1\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"speed\":1}");
+    ok(f, "blockdev-backup", "{\"job-id\":\"j2\",\"device\":\"src\","
+       "\"target\":\"tgt2\",\"sync\":\"full\",\"speed\":1}");
+    guest_write(f, 20 * CL, 512, 0xaa);
+    ok(f, "block-job-set-speed", "{\"device\":\"j1\",\"speed\":0}");
+    wait_status(f, "j2", "running");
+    while (job_find(f->m, "j1")) {
+        bd_sleep_ns(1000 * 1000);
+    }
+    for (i = 0; i < 64; i++) {
+        guest_write(f, (int64_t)i * CL, 512, 0xbb);
+    }
+    ok(f, "block-job-set-speed", "{\"device\":\"j2\",\"speed\":0}");
+    wait_idle(f);
+    assert_true(files_equal(orig, f->tgt));
+    assert_true(files_equal(orig, f->tgt2));
+    assert_string_equal(bd_node_driver_name(bd_blk_node(f->guest)), "raw");
+}
+
+/* The spec's policy matrix on the target side, one failing write. */
+static void run_policy(struct fixture *f, const char *policy, int err,
+                       const char *want_log, bool want_equal)
+{
+    char args[300];
+
+    make_file(f->tgt, IMG_SIZE, 0);
+    set_fault(f->tgt, true, err, 1, 0);
+    snprintf(args, sizeof(args), "{\"job-id\":\"p\",\"device\":\"src\","
+             "\"target\":\"tgt\",\"sync\":\"full\","
+             "\"on-target-error\":\"%s\"}", policy);
+    ok(f, "blockdev-backup", args);
+    if (!strcmp(policy, "stop") || (!strcmp(policy, "enospc") &&
+                                    err == ENOSPC)) {
+        json_t *info;
+        char *msg;
+
+        wait_status(f, "p", "paused");
+        info = qmp(f, "query-block-jobs", "{}", &msg);
+        assert_string_equal(json_string_value(json_object_get(
+            json_array_get(info, 0), "io-status")),
+            err == ENOSPC ? "nospace" : "failed");
+        json_decref(info);
+        err_is(f, "block-job-cancel", "{\"device\":\"p\"}",
+               "The block job for device 'p' is currently paused");
+        ok(f, "job-resume", "{\"id\":\"p\"}");
+    }
+    wait_idle(f);
+    log_is(f, want_log);
+    assert_true(files_equal(f->src, f->tgt) == want_equal);
+    clear_fault();
+}
+
+static void test_policy_report(void **state)
+{
+    run_policy(*state, "report", EIO,
+               "p:created p:running p:ERROR(write,report) p:aborting "
+               "p:BLOCK_JOB_COMPLETED(Input/output error) p:concluded p:null ",
+               false);
+}
+
+static void test_policy_ignore(void **state)
+{
+    run_policy(*state, "ignore", EIO,
+               "p:created p:running p:ERROR(write,ignore) p:waiting "
+               "p:pending p:BLOCK_JOB_COMPLETED p:concluded p:null ", true);
+}
+
+static void test_policy_stop(void **state)
+{
+    run_policy(*state, "stop", EIO,
+               "p:created p:running p:ERROR(write,stop) p:paused p:running "
+               "p:waiting p:pending p:BLOCK_JOB_COMPLETED p:concluded "
+               "p:null ", true);
+}
+
+static void test_policy_enospc(void **state)
+{
+    run_policy(*state, "enospc", ENOSPC,
+               "p:created p:running p:ERROR(write,stop) p:paused p:running "
+               "p:waiting p:pending p:BLOCK_JOB_COMPLETED p:concluded "
+               "p:null ", true);
+    run_policy(*state, "enospc", EIO,
+               "p:created p:running p:ERROR(write,report) p:aborting "
+               "p:BLOCK_JOB_COMPLETED(Input/output error) p:concluded p:null ",
+               false);
+    run_policy(*state, "report", ENOSPC,
+               "p:created p:running p:ERROR(write,report) p:aborting "
+               "p:BLOCK_JOB_COMPLETED(No space left on device) p:concluded "
+               "p:null ", false);
+}
+
+/* Source side: a read fault goes through on-source-error as "read". */
+static void test_policy_source(void **state)
+{
+    struct fixture *f = *state;
+
+    set_fault(f->src, false, EIO, 1, 0);
+    ok(f, "blockdev-backup", "{\"job-id\":\"s\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"on-source-error\":\"ignore\","
+       "\"on-target-error\":\"report\"}");
+    wait_idle(f);
+    log_is(f, "s:created s:running s:ERROR(read,ignore) s:waiting s:pending "
+           "s:BLOCK_JOB_COMPLETED s:concluded s:null ");
+    assert_true(files_equal(f->src, f->tgt));
+}
+
+/* Incremental chain: anchor full backup, incremental with a failure
+ * (bitmap keeps old bits + new writes), then a successful retry. */
+static void test_incremental_chain(void **state)
+{
+    struct fixture *f = *state;
+
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"b\"}");
+    guest_write(f, 0, 512, 1);
+    ok(f, "blockdev-backup", "{\"job-id\":\"a\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"bitmap\":\"b\","
+       "\"bitmap-mode\":\"on-success\"}");
+    wait_idle(f);
+    assert_int_equal(bitmap_count(f, "b"), 0);
+    assert_true(files_equal(f->src, f->tgt));
+    f->log[0] = 0;
+
+    guest_write(f, 3 * CL, 512, 2);
+    guest_write(f, 9 * CL, 512, 3);
+    assert_int_equal(bitmap_count(f, "b"), 2 * CL);
+    set_fault(f->src, false, EIO, 1, 9 * CL);
+    ok(f, "blockdev-backup", "{\"job-id\":\"i\",\"device\":\"src\","
+       "\"target\":\"tgt2\",\"sync\":\"incremental\",\"bitmap\":\"b\"}");
+    wait_idle(f);
+    log_is(f, "i:created i:running i:ERROR(read,report) i:aborting "
+           "i:BLOCK_JOB_COMPLETED(Input/output error) i:concluded i:null ");
+    assert_int_equal(bitmap_count(f, "b"), 2 * CL);
+
+    ok(f, "blockdev-backup", "{\"job-id\":\"i\",\"device\":\"src\","
+       "\"target\":\"tgt2\",\"sync\":\"incremental\",\"bitmap\":\"b\"}");
+    wait_idle(f);
+    assert_int_equal(bitmap_count(f, "b"), 0);
+    {
+        /* tgt2 holds exactly the two dirty clusters. */
+        uint8_t a[CL], b[CL];
+        int fa = open(f->src, O_RDONLY), fb = open(f->tgt2, O_RDONLY);
+
+        assert_int_equal(pread(fa, a, CL, 9 * CL), CL);
+        assert_int_equal(pread(fb, b, CL, 9 * CL), CL);
+        assert_memory_equal(a, b, CL);
+        assert_int_equal(pread(fb, b, CL, 5 * CL), CL);
+        assert_true(bd_buffer_is_zero(b, CL));
+        close(fa);
+        close(fb);
+    }
+}
+
+/* bitmap-mode always after a failure keeps what was not copied. */
+static void test_bitmap_always_failure(void **state)
+{
+    struct fixture *f = *state;
+
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"b\"}");
+    set_fault(f->tgt, true, EIO, 1, 32 * CL);
+    ok(f, "blockdev-backup", "{\"job-id\":\"w\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"bitmap\":\"b\","
+       "\"bitmap-mode\":\"always\"}");
+    wait_idle(f);
+    /* Four 1 MiB chunks run at once: only the failed one (clusters
+     * 32-47) was not copied. */
+    assert_int_equal(bitmap_count(f, "b"), 16 * CL);
+    assert_true(bd_dirty_bitmap_get(bd_dirty_bitmap_find(
+        bd_graph_find_node(f->g, "src"), "b"), 32 * CL));
+    clear_fault();
+    ok(f, "blockdev-backup", "{\"job-id\":\"w\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"bitmap\",\"bitmap\":\"b\","
+       "\"bitmap-mode\":\"never\"}");
+    wait_idle(f);
+    assert_int_equal(bitmap_count(f, "b"), 16 * CL);
+    assert_true(files_equal(f->src, f->tgt));
+}
+
+/*
+ * The bitmap-sync matrix of QEMU's iotest 257 (specs/jobs.md §3.6): sync
+ * (bitmap, full) x bitmap-mode (on-success, never, always) x outcome
+ * (success, failure: a target write fault with policy stop and then a
+ * cancel, cancel in pending). B0 = clusters {1, 5, 40}; W = cluster 60,
+ * written while the job waits (pending, or stopped). R (clusters the job
+ * did not copy) is read back from the target: a cluster of the copy set
+ * that is still zero there. Expected bitmap after the job:
+ *   success: on-success/always -> W, never -> B0+W
+ *   failure: on-success/never -> B0+W, always -> W+R
+ */
+enum outcome { OUT_SUCCESS, OUT_FAIL, OUT_CANCEL_PENDING };
+
+static bool target_cluster_zero(struct fixture *f, int c)
+{
+    static uint8_t buf[CL];
+    int fd = open(f->tgt, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, CL, (off_t)c * CL), CL);
+    close(fd);
+    return bd_buffer_is_zero(buf, CL);
+}
+
+static void run_matrix_case(struct fixture *f, const char *sync,
+                            const char *mode, enum outcome out)
+{
+    static const int b0[] = { 1, 5, 40 };
+    const int w = 60;
+    const int nclusters = IMG_SIZE / CL;
+    bool want[IMG_SIZE / CL];
+    struct bd_dirty_bitmap *bm;
+    char args[400];
+    bool in_b0;
+    int c;
+    size_t i;
+
+    make_file(f->tgt, IMG_SIZE, 0);
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"m\"}");
+    for (i = 0; i < BD_ARRAY_SIZE(b0); i++) {
+        guest_write(f, (int64_t)b0[i] * CL + 100, 512, 0x21);
+    }
+    if (out == OUT_FAIL) {
+        set_fault(f->tgt, true, EIO, -1, 2 << 20);
+    }
+    snprintf(args, sizeof(args), "{\"job-id\":\"x\",\"device\":\"src\","
+             "\"target\":\"tgt\",\"sync\":\"%s\",\"bitmap\":\"m\","
+             "\"bitmap-mode\":\"%s\",\"on-target-error\":\"stop\","
+             "\"auto-finalize\":false}", sync, mode);
+    ok(f, "blockdev-backup", args);
+    wait_status(f, "x", out == OUT_FAIL ? "paused" : "pending");
+    clear_fault();
+    guest_write(f, (int64_t)w * CL, 512, 0x22);
+    if (out == OUT_SUCCESS) {
+        ok(f, "job-finalize", "{\"id\":\"x\"}");
+    } else {
+        ok(f, "job-cancel", "{\"id\":\"x\"}");
+    }
+    wait_idle(f);
+
+    for (c = 0; c < nclusters; c++) {
+        in_b0 = c == 1 || c == 5 || c == 40;
+        if (out == OUT_SUCCESS) {
+            want[c] = c == w || (in_b0 && !strcmp(mode, "never"));
+        } else if (!strcmp(mode, "always")) {
+            bool in_copy_set = !strcmp(sync, "full") || in_b0;
+
+            want[c] = c == w || (in_copy_set && target_cluster_zero(f, c));
+        } else {
+            want[c] = c == w || in_b0;
+        }
+    }
+    bm = bd_dirty_bitmap_find(bd_graph_find_node(f->g, "src"), "m");
+    assert_false(bm->busy);
+    for (c = 0; c < nclusters; c++) {
+        if (bd_dirty_bitmap_get(bm, (int64_t)c * CL) != want[c]) {
+            fail_msg("sync=%s mode=%s outcome=%d: cluster %d is %d", sync,
+                     mode, out, c, !want[c]);
+        }
+    }
+    if (out == OUT_FAIL && !strcmp(mode, "always")) {
+        /* The failed chunk was not copied, so R is not empty. */
+        assert_true(bd_dirty_bitmap_count(bm) > CL);
+    }
+    ok(f, "block-dirty-bitmap-remove", "{\"node\":\"src\",\"name\":\"m\"}");
+    f->log[0] = 0;
+}
+
+static void test_bitmap_matrix(void **state)
+{
+    static const char *const syncs[] = { "bitmap", "full" };
+    static const char *const modes[] = { "on-success", "never", "always" };
+    size_t s;
+    size_t m;
+    int o;
+
+    for (s = 0; s < BD_ARRAY_SIZE(syncs); s++) {
+        for (m = 0; m < BD_ARRAY_SIZE(modes); m++) {
+            if (!strcmp(modes[m], "never") && strcmp(syncs[s], "bitmap")) {
+                continue;   /* refused (test_validation) */
+            }
+            for (o = OUT_SUCCESS; o <= OUT_CANCEL_PENDING; o++) {
+                run_matrix_case(*state, syncs[s], modes[m], (enum outcome)o);
+            }
+        }
+    }
+}
+
+static void test_validation(void **state)
+{
+    struct fixture *f = *state;
+    const char *bb = "blockdev-backup";
+
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"b\"}");
+    err_is(f, bb, "{\"device\":\"nope\",\"target\":\"tgt\",\"sync\":\"full\"}",
+           "Cannot find device='nope' nor node-name='nope'");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"bitmap\"}",
+           "must provide a valid bitmap name for 'bitmap' sync mode");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\","
+           "\"sync\":\"incremental\"}",
+           "must provide a valid bitmap name for 'incremental' sync mode");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\","
+           "\"sync\":\"incremental\",\"bitmap\":\"b\",\"bitmap-mode\":"
+           "\"always\"}", "Bitmap sync mode must be 'on-success' when using "
+           "sync mode 'incremental'");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\","
+           "\"bitmap\":\"x\"}", "Bitmap 'x' could not be found");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\","
+           "\"bitmap\":\"b\"}",
+           "Bitmap sync mode must be given when providing a bitmap");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"none\","
+           "\"bitmap\":\"b\",\"bitmap-mode\":\"always\"}",
+           "sync mode 'none' does not produce meaningful bitmap outputs");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\","
+           "\"bitmap\":\"b\",\"bitmap-mode\":\"never\"}",
+           "Bitmap sync mode 'never' has no meaningful effect when combined "
+           "with sync mode 'full'");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\","
+           "\"bitmap-mode\":\"always\"}",
+           "Cannot specify bitmap sync mode without a bitmap");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"src\",\"sync\":\"full\"}",
+           "Source and target cannot be the same");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"small\","
+           "\"sync\":\"full\",\"bitmap\":\"b\",\"bitmap-mode\":\"always\"}",
+           "Source and target image have different sizes");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\","
+           "\"compress\":true}",
+           "Compression is not supported for this drive ");
+    err_is(f, bb, "{\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"full\"}",
+           "Invalid job ID ''");
+    err_is(f, bb, "{\"job-id\":\"1bad\",\"device\":\"src\",\"target\":\"tgt\","
+           "\"sync\":\"full\"}", "Invalid job ID '1bad'");
+    err_is(f, bb, "{\"job-id\":\"j\",\"device\":\"src\",\"target\":\"tgt\","
+           "\"sync\":\"full\",\"speed\":-1}",
+           "Parameter 'speed' expects a non-negative value");
+    err_is(f, bb, "{\"job-id\":\"j\",\"device\":\"src\",\"target\":\"tgt\","
+           "\"sync\":\"full\",\"x-perf\":{\"max-chunk\":4096}}",
+           "Required max-chunk (4096) is less than backup cluster size "
+           "(65536)");
+    /* Nothing was left behind: bitmap usable, no filter, no job. */
+    assert_false(bd_dirty_bitmap_find(bd_graph_find_node(f->g, "src"),
+                                      "b")->busy);
+    assert_string_equal(bd_node_driver_name(bd_blk_node(f->guest)), "raw");
+    assert_string_equal(f->log, "");
+}
+
+/* Verbs on a running, paused, pending and concluded backup. */
+static void test_verbs(void **state)
+{
+    struct fixture *f = *state;
+    json_t *r;
+    char *msg;
+
+    ok(f, "blockdev-backup", "{\"job-id\":\"v\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"speed\":1,"
+       "\"auto-finalize\":false,\"auto-dismiss\":false}");
+    err_is(f, "blockdev-backup", "{\"job-id\":\"v\",\"device\":\"src\","
+           "\"target\":\"tgt2\",\"sync\":\"full\"}",
+           "Job ID 'v' already in use");
+    err_is(f, "job-complete", "{\"id\":\"v\"}",
+           "Job 'v' in state 'running' cannot accept command verb "
+           "'complete'");
+    err_is(f, "job-finalize", "{\"id\":\"v\"}",
+           "Job 'v' in state 'running' cannot accept command verb "
+           "'finalize'");
+    err_is(f, "job-dismiss", "{\"id\":\"v\"}",
+           "Job 'v' in state 'running' cannot accept command verb "
+           "'dismiss'");
+    err_is(f, "job-resume", "{\"id\":\"v\"}",
+           "Can't resume a job that was not paused");
+    err_is(f, "job-pause", "{\"id\":\"nope\"}", "Job not found");
+    err_is(f, "block-job-pause", "{\"device\":\"nope\"}",
+           "Block job 'nope' not found");
+    ok(f, "job-pause", "{\"id\":\"v\"}");
+    wait_status(f, "v", "paused");
+    err_is(f, "job-pause", "{\"id\":\"v\"}", "Job is already paused");
+    ok(f, "block-job-set-speed", "{\"device\":\"v\",\"speed\":0}");
+    err_is(f, "block-job-set-speed", "{\"device\":\"v\",\"speed\":-5}",
+           "Parameter 'speed' expects a non-negative value");
+    err_is(f, "block-job-cancel", "{\"device\":\"v\"}",
+           "The block job for device 'v' is currently paused");
+    r = qmp(f, "query-jobs", "{}", &msg);
+    assert_int_equal(json_array_size(r), 1);
+    json_decref(r);
+    ok(f, "block-job-resume", "{\"device\":\"v\"}");
+    wait_status(f, "v", "pending");
+    ok(f, "job-finalize", "{\"id\":\"v\"}");
+    wait_status(f, "v", "concluded");
+    err_is(f, "job-cancel", "{\"id\":\"v\"}",
+           "Job 'v' in state 'concluded' cannot accept command verb "
+           "'cancel'");
+    err_is(f, "job-resume", "{\"id\":\"v\"}",
+           "Can't resume a job that was not paused");
+    ok(f, "job-dismiss", "{\"id\":\"v\"}");
+    log_is(f, "v:created v:running v:paused v:running v:waiting v:pending "
+           "v:BLOCK_JOB_PENDING v:BLOCK_JOB_COMPLETED v:concluded v:null ");
+    assert_true(files_equal(f->src, f->tgt));
+}
+
+/* Cancel in pending is a failure for the bitmap. */
+static void test_cancel_pending(void **state)
+{
+    struct fixture *f = *state;
+
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"b\"}");
+    guest_write(f, 0, 512, 1);
+    ok(f, "blockdev-backup", "{\"job-id\":\"c\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"incremental\",\"bitmap\":\"b\","
+       "\"auto-finalize\":false}");
+    wait_status(f, "c", "pending");
+    ok(f, "job-cancel", "{\"id\":\"c\"}");
+    wait_idle(f);
+    log_is(f, "c:created c:running c:waiting c:pending c:BLOCK_JOB_PENDING "
+           "c:aborting c:BLOCK_JOB_CANCELLED c:concluded c:null ");
+    assert_int_equal(bitmap_count(f, "b"), CL);
+}
+
+/* Grouped transaction: one member fails, the other is cancelled, both
+ * bitmaps keep their bits, the bitmap-add in front is undone when a
+ * later action fails. */
+static void test_grouped_transaction(void **state)
+{
+    struct fixture *f = *state;
+
+    err_is(f, "transaction", "{\"actions\":["
+           "{\"type\":\"block-dirty-bitmap-add\",\"data\":{\"node\":\"src\","
+           "\"name\":\"t\"}},"
+           "{\"type\":\"abort\",\"data\":{}}]}",
+           "Transaction aborted using Abort action");
+    assert_null(bd_dirty_bitmap_find(bd_graph_find_node(f->g, "src"), "t"));
+    err_is(f, "transaction", "{\"actions\":["
+           "{\"type\":\"block-dirty-bitmap-add\",\"data\":{\"node\":\"src\","
+           "\"name\":\"t\"}}],\"properties\":{\"completion-mode\":"
+           "\"grouped\"}}",
+           "Action 'block-dirty-bitmap-add' does not support transaction "
+           "property completion-mode = grouped");
+
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"b\"}");
+    guest_write(f, 0, 512, 1);
+    set_fault(f->tgt2, true, EIO, -1, 0);
+    ok(f, "transaction", "{\"actions\":["
+       "{\"type\":\"blockdev-backup\",\"data\":{\"job-id\":\"ja\","
+       "\"device\":\"src\",\"target\":\"tgt\",\"sync\":\"incremental\","
+       "\"bitmap\":\"b\",\"speed\":1}},"
+       "{\"type\":\"blockdev-backup\",\"data\":{\"job-id\":\"jb\","
+       "\"device\":\"src\",\"target\":\"tgt2\",\"sync\":\"full\"}}],"
+       "\"properties\":{\"completion-mode\":\"grouped\"}}");
+    wait_idle(f);
+    log_is(f, "ja:created jb:created ja:running jb:running "
+           "jb:ERROR(write,report) jb:aborting ja:aborting "
+           "jb:BLOCK_JOB_COMPLETED(Input/output error) jb:concluded jb:null "
+           "ja:BLOCK_JOB_CANCELLED ja:concluded ja:null ");
+    assert_int_equal(bitmap_count(f, "b"), CL);
+    clear_fault();
+}
+
+/* sync=none copies only what the guest overwrites (fleecing). */
+static void test_sync_none(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t a[CL], b[CL];
+    int fd;
+
+    ok(f, "blockdev-backup", "{\"job-id\":\"n\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"none\"}");
+    fd = open(f->src, O_RDONLY);
+    assert_int_equal(pread(fd, a, CL, 2 * CL), CL);
+    close(fd);
+    guest_write(f, 2 * CL + 10, 10, 0x55);
+    ok(f, "job-cancel", "{\"id\":\"n\"}");
+    wait_idle(f);
+    log_is(f, "n:created n:running n:aborting n:BLOCK_JOB_CANCELLED "
+           "n:concluded n:null ");
+    fd = open(f->tgt, O_RDONLY);
+    assert_int_equal(pread(fd, b, CL, 2 * CL), CL);
+    assert_memory_equal(a, b, CL);
+    assert_int_equal(pread(fd, b, CL, 3 * CL), CL);
+    assert_true(bd_buffer_is_zero(b, CL));
+    close(fd);
+}
+
+int unit_run_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+        T(test_full_backup),
+        T(test_point_in_time),
+        T(test_two_backups),
+        T(test_policy_report),
+        T(test_policy_ignore),
+        T(test_policy_stop),
+        T(test_policy_enospc),
+        T(test_policy_source),
+        T(test_incremental_chain),
+        T(test_bitmap_always_failure),
+        T(test_bitmap_matrix),
+        T(test_validation),
+        T(test_verbs),
+        T(test_cancel_pending),
+        T(test_grouped_transaction),
+        T(test_sync_none),
+#undef T
+    };
+
+    return cmocka_run_group_tests_name("backup", tests, NULL, NULL);
+}
