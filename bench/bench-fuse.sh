@@ -134,6 +134,8 @@ ratio() { # a b
 }
 
 echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs" \
+     "(figures from a loaded machine are not comparable across runs)"
 echo "fio through FUSE, ${RT}s per run (4k: IOPS, 1M: MiB/s); ratios to the"
 echo "FUSE ceiling and to qemu-storage-daemon on the same backend"
 printf '%-12s %-10s %10s %8s %8s\n' stack workload figure x-ceil x-qsd

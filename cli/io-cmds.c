@@ -391,6 +391,30 @@ out:
 /* ------------------------------------------------------------------ */
 /* read / write                                                         */
 
+/*
+ * -b: the VM state area. Like QEMU's blk_load/save_vmstate this goes to
+ * the node directly (offsets are in the state area, not the disk, so the
+ * backend's range check does not apply) and, in writethrough mode, a save
+ * is followed by a flush rather than carrying FUA.
+ */
+static int vmstate_rw(struct io_ctx *ctx, int64_t offset, int64_t count,
+                      void *buf, bool write)
+{
+    struct bd_node *n = bd_blk_node(ctx->blk);
+    struct bd_qiov q;
+    int ret;
+
+    bd_qiov_init_buf(&q, buf, (size_t)count);
+    if (!write) {
+        return bd_node_preadv(n, offset, count, &q, BD_REQ_VMSTATE);
+    }
+    ret = bd_node_pwritev(n, offset, count, &q, BD_REQ_VMSTATE);
+    if (ret == 0 && !bd_blk_write_cache(ctx->blk)) {
+        ret = bd_blk_flush(ctx->blk);
+    }
+    return ret;
+}
+
 static int read_f(struct io_ctx *ctx, int argc, char **argv)
 {
     bool Cflag = false, qflag = false, vflag = false, bflag = false;
@@ -481,8 +505,11 @@ static int read_f(struct io_ctx *ctx, int argc, char **argv)
     io_aio_poll(ctx, false);
     buf = io_alloc((size_t)count, 0xab);
     t0 = bd_clock_ns();
-    ret = bd_blk_pread(ctx->blk, offset, count, buf,
-                       bflag ? BD_REQ_VMSTATE : 0);
+    if (bflag) {
+        ret = vmstate_rw(ctx, offset, count, buf, false);
+    } else {
+        ret = bd_blk_pread(ctx->blk, offset, count, buf, 0);
+    }
     t1 = bd_clock_ns();
     io_aio_poll(ctx, false);
     if (ret < 0) {
@@ -628,10 +655,10 @@ static int write_f(struct io_ctx *ctx, int argc, char **argv)
     t0 = bd_clock_ns();
     if (zflag) {
         ret = bd_blk_pwrite_zeroes(ctx->blk, offset, count, flags);
+    } else if (bflag) {
+        ret = vmstate_rw(ctx, offset, count, buf, true);
     } else {
-        if (bflag) {
-            flags |= BD_REQ_VMSTATE;
-        } else if (cflag) {
+        if (cflag) {
             flags |= BD_REQ_WRITE_COMPRESSED;
         }
         ret = bd_blk_pwrite(ctx->blk, offset, count, buf, flags);
@@ -1118,6 +1145,73 @@ static bool info_supported(struct bd_node *n)
     return n->drv->get_info != NULL;
 }
 
+/*
+ * The human form of a format's specific information, as qemu-io and
+ * qemu-img info print it: one "key: value" per line in the driver's order,
+ * '-' in keys shown as ' ', nested objects and lists indented by four
+ * spaces per level, list entries as "[i]:".
+ */
+static void dump_specific_value(const json_t *v, int indent);
+
+static void dump_specific(const json_t *obj, int indent)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)obj, key, v) {
+        char *k = bd_strdup(key);
+        char *p;
+
+        for (p = k; *p; p++) {
+            if (*p == '-') {
+                *p = ' ';
+            }
+        }
+        printf("%*s%s:%c", indent * 4, "", k,
+               json_is_object(v) || json_is_array(v) ? '\n' : ' ');
+        free(k);
+        dump_specific_value(v, indent + 1);
+    }
+}
+
+static void dump_specific_value(const json_t *v, int indent)
+{
+    size_t i;
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        dump_specific(v, indent);
+        break;
+    case JSON_ARRAY:
+        for (i = 0; i < json_array_size(v); i++) {
+            const json_t *e = json_array_get(v, i);
+
+            printf("%*s[%zu]:%c", indent * 4, "", i,
+                   json_is_object(e) || json_is_array(e) ? '\n' : ' ');
+            dump_specific_value(e, indent + 1);
+        }
+        break;
+    case JSON_STRING:
+        printf("%s\n", json_string_value(v));
+        break;
+    case JSON_INTEGER:
+        printf("%" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+        break;
+    case JSON_REAL:
+        printf("%f\n", json_real_value(v));
+        break;
+    case JSON_TRUE:
+        printf("true\n");
+        break;
+    case JSON_FALSE:
+        printf("false\n");
+        break;
+    case JSON_NULL:
+        printf("null\n");
+        break;
+    }
+}
+
 static int info_f(struct io_ctx *ctx, int argc, char **argv)
 {
     struct bd_node *n = bd_blk_node(ctx->blk);
@@ -1144,10 +1238,8 @@ static int info_f(struct io_ctx *ctx, int argc, char **argv)
     printf("cluster size: %s\n", s1);
     printf("vm state offset: %s\n", s2);
     if (info.format_specific) {
-        char *txt = json_dumps(info.format_specific, JSON_SORT_KEYS);
-
-        printf("Format specific information:\n    %s\n", txt ? txt : "");
-        free(txt);
+        printf("Format specific information:\n");
+        dump_specific(info.format_specific, 1);
         json_decref(info.format_specific);
     }
     return 0;
