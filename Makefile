@@ -128,9 +128,13 @@ demo: $(BLKRIG)
 # genhtml into coverage/html, summary, gate in coverage/gate.txt).
 coverage:
 	$(Q)if [ -d build/cov ]; then find build/cov -name '*.gcda' -delete; fi
-	$(Q)$(MAKE) --no-print-directory BUILD=cov SANITIZE= check
+	$(Q)rm -f coverage/inject.trace
+	$(Q)BLKRIG_INJECT_TRACE=$(CURDIR)/coverage/inject.trace \
+		$(MAKE) --no-print-directory BUILD=cov SANITIZE= check
+	$(Q)coverage/injection.sh coverage/inject.trace
 	$(Q)coverage/report.sh build/cov
 
 clean:
-	rm -rf build coverage/html coverage/*.info coverage/summary.txt
+	rm -rf build coverage/html coverage/*.info coverage/summary.txt \
+		coverage/dirs.txt coverage/inject.trace coverage/injection.txt
 	find . -name '*.out.bad' -delete -o -name '*.notrun' -delete

@@ -26,6 +26,7 @@
 #include "driver/block-int.h"
 #include "driver/drivers.h"
 #include "injector/injector.h"
+#include "injector/trace.h"
 
 struct blkdebug_state {
     struct bd_node *bs;
@@ -172,6 +173,14 @@ static void blkdebug_injected(void *opaque, const char *line, json_t *detail)
 
     if (line) {
         bd_log_line("%s", line);
+    }
+    if (detail && inj_trace_enabled()) {
+        /* Injection coverage (coverage/injection.sh); trace.h. */
+        inj_trace("inject event=%s iotype=%s action=%s node=%s",
+                  json_string_value(json_object_get(detail, "event")),
+                  json_string_value(json_object_get(detail, "iotype")),
+                  json_string_value(json_object_get(detail, "action")),
+                  bd_node_name(s->bs));
     }
     bd_graph_emit_qevent(s->bs->graph, "BLKDEBUG_INJECT", detail);
 }
@@ -646,6 +655,7 @@ static void blkdebug_debug_event(struct bd_node *bs, enum bd_event ev)
 {
     struct blkdebug_state *s = bs->opaque;
 
+    inj_trace("event %s node=%s", bd_event_name(ev), bd_node_name(bs));
     if (s->inj) {
         inj_event(s->inj, ev);
     }

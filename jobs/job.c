@@ -17,6 +17,7 @@
 #include "common/cutils.h"
 #include "common/log.h"
 #include "driver/block.h"
+#include "injector/trace.h"
 #include "jobs/job.h"
 
 struct job_txn {
@@ -616,6 +617,14 @@ enum job_error_action job_error_action(struct job *job,
         action = JOB_ERROR_ACTION_REPORT;
         break;
     }
+    /* Injection coverage (coverage/injection.sh): policy x side x errno.
+     * Reads are the source side and writes the target side, as the
+     * on-source-error / on-target-error split has it. */
+    inj_trace("policy job=%s side=%s policy=%s errno=%d action=%s",
+              job_type_names[job->drv->type], is_read ? "source" : "target",
+              job_on_error_names[policy], errnum,
+              action == JOB_ERROR_ACTION_REPORT ? "report" :
+              action == JOB_ERROR_ACTION_IGNORE ? "ignore" : "stop");
     job_lock(job->mgr);
     emit(job, "BLOCK_JOB_ERROR",
          json_pack("{s:s, s:s, s:s}", "device", job->id ? job->id : "",
