@@ -126,13 +126,20 @@ demo: $(BLKRIG)
 # Coverage: a separate cov build (never sanitized), counters zeroed, the
 # whole check run, then coverage/report.sh (lcov capture, exclusions,
 # genhtml into coverage/html, summary, gate in coverage/gate.txt).
+# Each check phase runs even when an earlier one fails (a flaky test must
+# not hide the figures), with BLKRIG_INJECT_TRACE set for
+# coverage/injection.sh; any failure still fails the target.
 coverage:
 	$(Q)if [ -d build/cov ]; then find build/cov -name '*.gcda' -delete; fi
 	$(Q)rm -f coverage/inject.trace
-	$(Q)BLKRIG_INJECT_TRACE=$(CURDIR)/coverage/inject.trace \
-		$(MAKE) --no-print-directory BUILD=cov SANITIZE= check
-	$(Q)coverage/injection.sh coverage/inject.trace
-	$(Q)coverage/report.sh build/cov
+	$(Q)st=0; for t in check-unit check-iotests check-scenarios check-compat; do \
+		BLKRIG_INJECT_TRACE=$(CURDIR)/coverage/inject.trace \
+		$(MAKE) --no-print-directory BUILD=cov SANITIZE= $$t || st=1; \
+	done; \
+	coverage/injection.sh coverage/inject.trace || st=1; \
+	coverage/report.sh build/cov || st=1; \
+	if [ $$st != 0 ]; then echo "coverage: FAILED (tests or gates; see above)" >&2; fi; \
+	exit $$st
 
 clean:
 	rm -rf build coverage/html coverage/*.info coverage/summary.txt \
