@@ -44,14 +44,14 @@ fi
 # by lcov as 85.0%) still fails a gate of 85.
 root=$(cd "$here/.." && pwd)
 {
-    printf '%-10s %8s %8s %14s %14s  %s\n' directory lines gate branches \
+    printf '%-10s %8s %8s %19s %6s  %s\n' directory lines gate branches \
         gate result
     while read -r kind dir lmin bmin; do
         [ "$kind" = dir ] || continue
         part=$here/coverage-$dir.info
         if ! lcov $rc --quiet --extract "$info" "$root/$dir/*" \
                 --output-file "$part" 2>/dev/null || [ ! -s "$part" ]; then
-            printf '%-10s %8s %8s %14s %14s  %s\n' "$dir/" - "$lmin%" - \
+            printf '%-10s %8s %8s %19s %6s  %s\n' "$dir/" - "$lmin%" - \
                 "$bmin%" "FAIL (no data)"
             continue
         fi
