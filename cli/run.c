@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,34 +93,75 @@ void run_step_hook(void *opaque, const char *where)
     alarm((unsigned)step_timeout_s);
 }
 
+/* The qemu-io contexts of this scenario, one per node: an `io` line
+ * attaches a backend to its node and keeps it, as qemu-io's `open` does,
+ * so aio requests (a read parked at a breakpoint, say) outlive the line
+ * and a later `io NODE aio_flush` collects them. Detaching after every
+ * line would drain the node and wait for such a request forever.
+ * `io NODE close` detaches (qemu-io's `close`). The graph's teardown at
+ * the end of the scenario closes what is left; the process ends there. */
+struct run_io_keep {
+    struct bd_node *node;
+    struct io_ctx *ctx;
+};
+#define RUN_IO_KEEP_MAX 64
+static struct run_io_keep io_keep[RUN_IO_KEEP_MAX];
+
 int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
            const char *cmdline)
 {
-    struct io_ctx ctx;
+    struct io_ctx *ctx = NULL;
     struct bd_error *err = NULL;
     uint64_t perm = BD_PERM_CONSISTENT_READ;
-    int r;
+    int r, i, slot = -1;
 
     (void)opaque;
-    io_ctx_init(&ctx, "qemu-io");
-    /* Use the scenario's graph, not the fresh one io_ctx_init made. */
-    bd_graph_free(ctx.graph);
-    ctx.graph = g;
-    if (!bd_is_read_only(n)) {
-        perm |= BD_PERM_WRITE;
+    for (i = 0; i < RUN_IO_KEEP_MAX; i++) {
+        /* A backend moved by a mirror pivot no longer serves this node. */
+        if (io_keep[i].node == n && io_keep[i].ctx &&
+            io_keep[i].ctx->blk && bd_blk_node(io_keep[i].ctx->blk) == n) {
+            ctx = io_keep[i].ctx;
+            slot = i;
+        }
     }
-    ctx.blk = bd_blk_new(g, NULL, perm, BD_PERM_ALL);
-    if (bd_blk_insert(ctx.blk, n, &err) < 0) {
-        bd_error_report_err("qemu-io", err);
-        bd_blk_free(ctx.blk);
-        ctx.blk = NULL;
-        r = -EINVAL;
-    } else {
-        r = io_command(&ctx, cmdline);
+    if (!ctx) {
+        ctx = bd_malloc0(sizeof(*ctx));
+        io_ctx_init(ctx, "qemu-io");
+        /* Use the scenario's graph, not the fresh one io_ctx_init made. */
+        bd_graph_free(ctx->graph);
+        ctx->graph = g;
+        if (!bd_is_read_only(n)) {
+            perm |= BD_PERM_WRITE;
+        }
+        ctx->blk = bd_blk_new(g, NULL, perm, BD_PERM_ALL);
+        if (bd_blk_insert(ctx->blk, n, &err) < 0) {
+            bd_error_report_err("qemu-io", err);
+            bd_blk_free(ctx->blk);
+            ctx->blk = NULL;
+        }
+        for (i = 0; ctx->blk && slot < 0 && i < RUN_IO_KEEP_MAX; i++) {
+            if (!io_keep[i].ctx) {
+                io_keep[i].node = n;
+                io_keep[i].ctx = ctx;
+                slot = i;
+            }
+        }
     }
-    io_close_image(&ctx);
-    ctx.graph = NULL;
-    io_ctx_destroy(&ctx);
+    r = ctx->blk ? io_command(ctx, cmdline) : -EINVAL;
+    if (slot >= 0 && ctx->blk) {
+        /* Print what finished meanwhile, as qemu-io's loop would. */
+        io_aio_poll(ctx, false);
+        return r;
+    }
+    /* Closed by the command, never attached, or no free slot. */
+    if (slot >= 0) {
+        io_keep[slot].ctx = NULL;
+        io_keep[slot].node = NULL;
+    }
+    io_close_image(ctx);
+    ctx->graph = NULL;
+    io_ctx_destroy(ctx);
+    free(ctx);
     return r;
 }
 
