@@ -523,6 +523,9 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
     uint64_t dir_size = 0, cap = 0;
     uint32_t nb = 0;
     uint8_t ext[24];
+    struct qcow2_bitmap_info *old = NULL;
+    struct bd_dirty_bitmap **v;
+    int nold, k, nv;
     int ret = 0;
     bool any_old;
 
@@ -546,25 +549,44 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
     if (s->version < 3) {
         return nb ? -ENOTSUP : 0;
     }
+    /* QEMU's order: bitmaps already in the directory keep their place,
+     * new ones follow in the node's list order (newest first). */
+    nold = qcow2_bitmap_list(bs, &old, NULL);
+    if (nold < 0) {
+        nold = 0;
+    }
     pthread_mutex_lock(&s->lock);
     free_stored(bs);
-    nb = 0;
     pthread_mutex_lock(&bs->bitmaps_lock);
-    /* The list is newest first; store oldest first like QEMU's order of
-     * creation, so a reload gives back the same listing order. */
-    for (pos = bs->bitmaps.prev; pos != &bs->bitmaps && ret == 0;
-         pos = pos->prev) {
-        struct bd_dirty_bitmap *bm = BD_LIST_ENTRY(pos,
-                                                   struct bd_dirty_bitmap,
-                                                   link);
+    v = bd_malloc0(sizeof(*v) * (nb + 1));
+    nv = 0;
+    for (k = 0; k <= nold; k++) {
+        bd_list_for_each(pos, &bs->bitmaps) {
+            struct bd_dirty_bitmap *bm = BD_LIST_ENTRY(
+                pos, struct bd_dirty_bitmap, link);
+            bool listed = false;
+            int j;
+
+            if (!bm->persistent || !bm->name || (uint32_t)nv >= nb) {
+                continue;
+            }
+            for (j = 0; j < nold; j++) {
+                listed = listed || !strcmp(old[j].name, bm->name);
+            }
+            if (k < nold ? !strcmp(old[k].name, bm->name) : !listed) {
+                v[nv++] = bm;
+            }
+        }
+    }
+    qcow2_bitmap_list_free(old, nold);
+    nb = 0;
+    for (k = 0; k < nv && ret == 0; k++) {
+        struct bd_dirty_bitmap *bm = v[k];
         size_t nl;
         uint64_t toff = 0, esize;
         uint32_t tsize = 0, flags = 0;
         bool inconsistent;
 
-        if (!bm->persistent || !bm->name) {
-            continue;
-        }
         inconsistent = bm->inconsistent || in_use;
         ret = store_one(bs, bm, !inconsistent, &toff, &tsize);
         if (ret < 0) {
@@ -619,6 +641,7 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
         ret = write_header_ext(bs, nb ? ext : NULL);
     }
     pthread_mutex_unlock(&s->lock);
+    free(v);
     free(dir);
     return ret;
 }
