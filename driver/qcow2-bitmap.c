@@ -645,3 +645,34 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
     free(dir);
     return ret;
 }
+
+bool qcow2_can_store_new_bitmap(struct bd_node *bs, const char *name,
+                                struct bd_error **errp)
+{
+    struct qcow2_state *s = bs->opaque;
+    struct bd_list *pos;
+    uint32_t nb = 0;
+
+    if (s->version < 3) {
+        /* No autoclear field to guard the extension with. */
+        bd_error_setg(errp, "Can't make bitmap '%s' persistent in '%s': "
+                      "Cannot store dirty bitmaps in qcow2 v2 files", name,
+                      bd_node_name(bs));
+        return false;
+    }
+    pthread_mutex_lock(&bs->bitmaps_lock);
+    bd_list_for_each(pos, &bs->bitmaps) {
+        struct bd_dirty_bitmap *bm = BD_LIST_ENTRY(pos,
+                                                   struct bd_dirty_bitmap,
+                                                   link);
+        nb += bm->persistent && bm->name;
+    }
+    pthread_mutex_unlock(&bs->bitmaps_lock);
+    if (nb >= 65535) {
+        bd_error_setg(errp, "Can't make bitmap '%s' persistent in '%s': "
+                      "Maximum number of persistent bitmaps is already "
+                      "reached", name, bd_node_name(bs));
+        return false;
+    }
+    return true;
+}

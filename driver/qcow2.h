@@ -91,5 +91,10 @@ int qcow2_bitmap_load(struct bd_node *n, const char *name, uint8_t **bits,
  * node's bitmaps_lock held.
  */
 int qcow2_bitmaps_store(struct bd_node *bs, bool in_use);
+/* Whether a new persistent bitmap `name` can be stored in qcow2 node bs;
+ * false with QEMU's "Can't make bitmap '<name>' persistent in '<node>':
+ * <reason>" otherwise (v2 images, more than 65535 bitmaps). */
+bool qcow2_can_store_new_bitmap(struct bd_node *bs, const char *name,
+                                struct bd_error **errp);
 
 #endif

@@ -184,6 +184,10 @@ static int add_prepare(const struct txn_action_env *env, json_t *args,
                       "Operation not supported", bd_node_name(bs));
         return -ENOTSUP;
     }
+    if (json_is_true(json_object_get(args, "persistent")) &&
+        !qcow2_can_store_new_bitmap(bs, name, errp)) {
+        return -ENOTSUP;
+    }
     if (bd_dirty_bitmap_find(bs, name)) {
         bd_error_setg(errp, "Bitmap already exists: %s", name);
         return -EEXIST;
