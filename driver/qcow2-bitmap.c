@@ -578,7 +578,6 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
             }
         }
     }
-    qcow2_bitmap_list_free(old, nold);
     nb = 0;
     for (k = 0; k < nv && ret == 0; k++) {
         struct bd_dirty_bitmap *bm = v[k];
@@ -607,6 +606,16 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
         }
         if (bm->enabled || (bm->successor && bm->successor->enabled)) {
             flags |= QCOW2_BITMAP_AUTO;
+        }
+        if (bm->inconsistent) {
+            int j;
+
+            /* Never loaded, so QEMU keeps the stored "auto" flag. */
+            for (j = 0; j < nold; j++) {
+                if (!strcmp(old[j].name, bm->name)) {
+                    flags |= old[j].flags & QCOW2_BITMAP_AUTO;
+                }
+            }
         }
         qcow2_put_be64(dir + dir_size, toff);
         qcow2_put_be32(dir + dir_size + 8, tsize);
@@ -641,6 +650,7 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
         ret = write_header_ext(bs, nb ? ext : NULL);
     }
     pthread_mutex_unlock(&s->lock);
+    qcow2_bitmap_list_free(old, nold);
     free(v);
     free(dir);
     return ret;
