@@ -309,21 +309,26 @@ int qcow2_bitmaps_load_all(struct bd_node *bs, struct bd_error **errp)
     return ret;
 }
 
-/* Free the clusters of the stored directory, tables and data. Lock held. */
-static void free_stored(struct bd_node *bs)
+/* Read the current bitmaps extension into ext; false if there is none. */
+static bool read_ext(struct bd_node *bs, uint8_t *ext)
 {
     struct qcow2_state *s = bs->opaque;
-    uint8_t ext[24];
+
+    return s->has_bitmaps_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) &&
+           s->bitmaps_ext_len >= 24 &&
+           bd_child_pread(bs->file, (int64_t)s->bitmaps_ext_offset, 24, ext,
+                          0) == 0;
+}
+
+/* Free the clusters of the directory described by ext (an old bitmaps
+ * extension), its tables and data. Lock held. */
+static void free_stored(struct bd_node *bs, const uint8_t *ext)
+{
+    struct qcow2_state *s = bs->opaque;
     uint8_t *dir;
     uint64_t dir_size, dir_off, pos = 0;
     uint32_t nb, k, j;
 
-    if (!s->has_bitmaps_ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) ||
-        s->bitmaps_ext_len < 24 ||
-        bd_child_pread(bs->file, (int64_t)s->bitmaps_ext_offset, 24, ext,
-                       0) < 0) {
-        return;
-    }
     nb = qcow2_be32(ext);
     dir_size = qcow2_be64(ext + 8);
     dir_off = qcow2_be64(ext + 16);
@@ -525,6 +530,8 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
     uint8_t ext[24];
     struct qcow2_bitmap_info *old = NULL;
     struct bd_dirty_bitmap **v;
+    uint8_t old_ext[24];
+    bool has_old;
     int nold, k, nv;
     int ret = 0;
     bool any_old;
@@ -556,7 +563,7 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
         nold = 0;
     }
     pthread_mutex_lock(&s->lock);
-    free_stored(bs);
+    has_old = read_ext(bs, old_ext);
     pthread_mutex_lock(&bs->bitmaps_lock);
     v = bd_malloc0(sizeof(*v) * (nb + 1));
     nv = 0;
@@ -648,6 +655,12 @@ int qcow2_bitmaps_store(struct bd_node *bs, bool in_use)
     }
     if (ret == 0) {
         ret = write_header_ext(bs, nb ? ext : NULL);
+    }
+    /* Only now that the header points at the new directory: a crash
+     * before this leaks the old clusters, never frees live ones. */
+    if (ret == 0 && has_old) {
+        free_stored(bs, old_ext);
+        ret = qcow2_cache_flush(bs, s->refblock_cache);
     }
     pthread_mutex_unlock(&s->lock);
     qcow2_bitmap_list_free(old, nold);
