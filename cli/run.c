@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,34 +93,75 @@ void run_step_hook(void *opaque, const char *where)
     alarm((unsigned)step_timeout_s);
 }
 
+/* The qemu-io contexts of this scenario, one per node: an `io` line
+ * attaches a backend to its node and keeps it, as qemu-io's `open` does,
+ * so aio requests (a read parked at a breakpoint, say) outlive the line
+ * and a later `io NODE aio_flush` collects them. Detaching after every
+ * line would drain the node and wait for such a request forever.
+ * `io NODE close` detaches (qemu-io's `close`). The graph's teardown at
+ * the end of the scenario closes what is left; the process ends there. */
+struct run_io_keep {
+    struct bd_node *node;
+    struct io_ctx *ctx;
+};
+#define RUN_IO_KEEP_MAX 64
+static struct run_io_keep io_keep[RUN_IO_KEEP_MAX];
+
 int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
            const char *cmdline)
 {
-    struct io_ctx ctx;
+    struct io_ctx *ctx = NULL;
     struct bd_error *err = NULL;
     uint64_t perm = BD_PERM_CONSISTENT_READ;
-    int r;
+    int r, i, slot = -1;
 
     (void)opaque;
-    io_ctx_init(&ctx, "qemu-io");
-    /* Use the scenario's graph, not the fresh one io_ctx_init made. */
-    bd_graph_free(ctx.graph);
-    ctx.graph = g;
-    if (!bd_is_read_only(n)) {
-        perm |= BD_PERM_WRITE;
+    for (i = 0; i < RUN_IO_KEEP_MAX; i++) {
+        /* A backend moved by a mirror pivot no longer serves this node. */
+        if (io_keep[i].node == n && io_keep[i].ctx &&
+            io_keep[i].ctx->blk && bd_blk_node(io_keep[i].ctx->blk) == n) {
+            ctx = io_keep[i].ctx;
+            slot = i;
+        }
     }
-    ctx.blk = bd_blk_new(g, NULL, perm, BD_PERM_ALL);
-    if (bd_blk_insert(ctx.blk, n, &err) < 0) {
-        bd_error_report_err("qemu-io", err);
-        bd_blk_free(ctx.blk);
-        ctx.blk = NULL;
-        r = -EINVAL;
-    } else {
-        r = io_command(&ctx, cmdline);
+    if (!ctx) {
+        ctx = bd_malloc0(sizeof(*ctx));
+        io_ctx_init(ctx, "qemu-io");
+        /* Use the scenario's graph, not the fresh one io_ctx_init made. */
+        bd_graph_free(ctx->graph);
+        ctx->graph = g;
+        if (!bd_is_read_only(n)) {
+            perm |= BD_PERM_WRITE;
+        }
+        ctx->blk = bd_blk_new(g, NULL, perm, BD_PERM_ALL);
+        if (bd_blk_insert(ctx->blk, n, &err) < 0) {
+            bd_error_report_err("qemu-io", err);
+            bd_blk_free(ctx->blk);
+            ctx->blk = NULL;
+        }
+        for (i = 0; ctx->blk && slot < 0 && i < RUN_IO_KEEP_MAX; i++) {
+            if (!io_keep[i].ctx) {
+                io_keep[i].node = n;
+                io_keep[i].ctx = ctx;
+                slot = i;
+            }
+        }
     }
-    io_close_image(&ctx);
-    ctx.graph = NULL;
-    io_ctx_destroy(&ctx);
+    r = ctx->blk ? io_command(ctx, cmdline) : -EINVAL;
+    if (slot >= 0 && ctx->blk) {
+        /* Print what finished meanwhile, as qemu-io's loop would. */
+        io_aio_poll(ctx, false);
+        return r;
+    }
+    /* Closed by the command, never attached, or no free slot. */
+    if (slot >= 0) {
+        io_keep[slot].ctx = NULL;
+        io_keep[slot].node = NULL;
+    }
+    io_close_image(ctx);
+    ctx->graph = NULL;
+    io_ctx_destroy(ctx);
+    free(ctx);
     return r;
 }
 
@@ -310,42 +352,40 @@ static char *filter_transcript(const struct run_case *c, const char *tr)
     return res;
 }
 
-static pid_t start_case(const struct run_opts *ro, struct run_case *c)
+pid_t run_spawn(const char *prefix, char **dir,
+                int (*fn)(void *arg, const char *scratch), void *arg)
 {
-    char tmpl[] = "/tmp/blkrig-run.XXXXXX";
+    char *tmpl = bd_strdup_printf("/tmp/%s.XXXXXX", prefix);
     char *scratch, *tr;
     pid_t pid;
-    int fd;
 
     if (!mkdtemp(tmpl)) {
+        free(tmpl);
         return -1;
     }
-    c->tmp = bd_strdup(tmpl);
-    scratch = bd_strdup_printf("%s/scratch", c->tmp);
-    tr = bd_strdup_printf("%s/transcript", c->tmp);
+    *dir = tmpl;
+    scratch = bd_strdup_printf("%s/scratch", tmpl);
+    tr = bd_strdup_printf("%s/transcript", tmpl);
     mkdir(scratch, 0700);
     fflush(NULL);
-    c->start_ns = bd_clock_ns();
     pid = fork();
     if (pid == 0) {
-        fd = open(tr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(tr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
         if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
             dup2(fd, STDERR_FILENO) < 0) {
             _exit(2);
         }
         /* Line buffering keeps our lines and the engine's in order. */
         setvbuf(stdout, NULL, _IOLBF, 0);
-        _exit(child_main(ro, c));
+        _exit(fn(arg, scratch));
     }
     free(scratch);
     free(tr);
-    c->pid = pid;
     return pid;
 }
 
-/* Remove the scratch tree; a mount left behind by a crashed scenario is
- * lazily unmounted first so nothing stays busy. */
-static void remove_tree(const char *dir)
+void run_remove_tree(const char *dir)
 {
     char *cmd = bd_strdup_printf(
         "for m in $(awk '$2 ~ \"^%s/\" {print $2}' /proc/mounts); do "
@@ -356,6 +396,28 @@ static void remove_tree(const char *dir)
         /* Best effort; /tmp is cleaned eventually. */
     }
     free(cmd);
+}
+
+struct case_child {
+    const struct run_opts *ro;
+    struct run_case *c;
+};
+
+static int case_child_fn(void *arg, const char *scratch)
+{
+    struct case_child *cc = arg;
+
+    (void)scratch;
+    return child_main(cc->ro, cc->c);
+}
+
+static pid_t start_case(const struct run_opts *ro, struct run_case *c)
+{
+    struct case_child cc = { ro, c };
+
+    c->start_ns = bd_clock_ns();
+    c->pid = run_spawn("blkrig-run", &c->tmp, case_child_fn, &cc);
+    return c->pid;
 }
 
 static void finish_case(struct run_case *c)
@@ -406,7 +468,7 @@ static void finish_case(struct run_case *c)
     free(tr_path);
     free(golden);
     free(bad);
-    remove_tree(c->tmp);
+    run_remove_tree(c->tmp);
 }
 
 static void print_diff(const struct run_case *c)

@@ -83,7 +83,7 @@ bool bd_qiov_is_zero(const struct bd_qiov *q);
  * can be repaired; never inherited by children. */
 #define BD_O_CHECK         0x0400
 #define BD_O_INHERIT_MASK  (BD_O_RDWR | BD_O_NOCACHE | BD_O_NO_FLUSH | \
-                            BD_O_UNMAP | BD_O_FORCE_SHARE | \
+                            BD_O_NATIVE_AIO | BD_O_UNMAP | BD_O_FORCE_SHARE | \
                             BD_O_AUTO_RDONLY | BD_O_NO_IO)
 
 /* Request flags. */

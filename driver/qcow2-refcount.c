@@ -126,8 +126,9 @@ static int refblock_offset(struct bd_node *bs, uint64_t rt_index,
     struct qcow2_state *s = bs->opaque;
     uint64_t o;
 
+    /* Defined on every path, the error path included. */
+    *off = 0;
     if (rt_index >= s->reftable_size) {
-        *off = 0;
         return 0;
     }
     o = s->reftable[rt_index] & REFT_OFFSET_MASK;

@@ -1112,6 +1112,16 @@ int fx_export_del(struct fx_exports *ex, const char *id, bool hard,
     return 0;
 }
 
+/* The node the export serves now: a mirror's pivot moves the backend to
+ * the target, and QEMU reports the backend's node, not the one named at
+ * block-export-add. Call with ex->lock held. */
+static const char *export_node_name(struct fx_export *e)
+{
+    struct bd_node *n = e->blk ? bd_blk_node(e->blk) : NULL;
+
+    return n ? bd_node_name(n) : e->node_name;
+}
+
 json_t *fx_export_query(struct fx_exports *ex)
 {
     json_t *list = json_array();
@@ -1124,7 +1134,8 @@ json_t *fx_export_query(struct fx_exports *ex)
         json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:b}",
                                               "type", "fuse",
                                               "id", e->id,
-                                              "node-name", e->node_name,
+                                              "node-name",
+                                              export_node_name(e),
                                               "shutting-down",
                                               e->shutting_down));
     }
@@ -1141,7 +1152,8 @@ bool fx_exports_use_node(struct fx_exports *ex, const char *node_name)
     bd_list_for_each(p, &ex->exports) {
         struct fx_export *e = BD_LIST_ENTRY(p, struct fx_export, link);
 
-        if (!strcmp(e->node_name, node_name)) {
+        if (!strcmp(e->node_name, node_name) ||
+            !strcmp(export_node_name(e), node_name)) {
             used = true;
             break;
         }

@@ -379,8 +379,24 @@ static void job_free(struct job *job)
 
 static void job_do_dismiss(struct job *job)
 {
-    transition(job, JOB_STATUS_NULL);
+    struct bd_graph *g = job->mgr->graph;
+    json_t *ev = NULL;
+
+    /* The job lets go of its nodes (job_free) before the world hears it
+     * is gone: a client that reacts to "null" with blockdev-del must find
+     * the nodes free, as it does in QEMU, whose monitor cannot run between
+     * the event and the job's release. */
+    assert(transitions[job->status][JOB_STATUS_NULL]);
+    if (job->id && job->status != JOB_STATUS_NULL) {
+        ev = json_pack("{s:s, s:s}", "id", job->id, "status",
+                       job_status_names[JOB_STATUS_NULL]);
+    }
+    job->status = JOB_STATUS_NULL;
+    pthread_cond_broadcast(&job->mgr->idle_cond);
     job_free(job);
+    if (ev) {
+        bd_graph_emit_qevent(g, "JOB_STATUS_CHANGE", ev);
+    }
 }
 
 static void job_conclude(struct job *job)

@@ -164,17 +164,18 @@ char *sc_filter_line(const char *line, const char *test_dir)
     char *s = bd_strdup(line);
     char *p;
 
-    /* qemu-io's timing line: "...; 00.00 sec (12.3 MiB/sec and 4 ops/sec)" */
-    p = strstr(s, " sec (");
-    if (p) {
-        char *semi = p;
+    /* qemu-io's timing line: "...; 00.00 sec (12.3 MiB/sec and 4 ops/sec)",
+     * or past a second "...; 0:00:01.12 (...)". */
+    p = strrchr(s, ';');
+    if (p && p[1] == ' ' && s[strlen(s) - 1] == ')') {
+        const char *q = p + 2;
+        size_t tlen = strspn(q, "0123456789:.");
 
-        while (semi > s && semi[-1] != ';') {
-            semi--;
-        }
-        if (semi > s && s[strlen(s) - 1] == ')') {
+        if (tlen && (!strncmp(q + tlen, " sec (", 6) ||
+                     (!strncmp(q + tlen, " (", 2) && strchr(q, ':') &&
+                      strchr(q, ':') < q + tlen))) {
             char *t = bd_strdup_printf("%.*s XX.XX sec (timing elided)",
-                                       (int)(semi - s), s);
+                                       (int)(p + 1 - s), s);
             free(s);
             s = t;
         }

@@ -598,9 +598,14 @@ static void test_bitmap_always_failure(void **state)
        "\"target\":\"tgt\",\"sync\":\"full\",\"bitmap\":\"b\","
        "\"bitmap-mode\":\"always\"}");
     wait_idle(f);
-    /* Four 1 MiB chunks run at once: only the failed one (clusters
-     * 32-47) was not copied. */
-    assert_int_equal(bitmap_count(f, "b"), 16 * CL);
+    /* The failed chunk (clusters 32-47) was not copied and stays dirty.
+     * How many other chunks were in flight when the job failed depends on
+     * thread timing (up to four run at once), so at least that chunk is
+     * dirty; the second backup below proves that every clean cluster was
+     * really copied: it copies only the dirty ones and the files must
+     * then be equal. */
+    int64_t left = bitmap_count(f, "b");
+    assert_true(left >= 16 * CL);
     assert_true(bd_dirty_bitmap_get(bd_dirty_bitmap_find(
         bd_graph_find_node(f->g, "src"), "b"), 32 * CL));
     clear_fault();
@@ -608,7 +613,7 @@ static void test_bitmap_always_failure(void **state)
        "\"target\":\"tgt\",\"sync\":\"bitmap\",\"bitmap\":\"b\","
        "\"bitmap-mode\":\"never\"}");
     wait_idle(f);
-    assert_int_equal(bitmap_count(f, "b"), 16 * CL);
+    assert_int_equal(bitmap_count(f, "b"), left);
     assert_true(files_equal(f->src, f->tgt));
 }
 

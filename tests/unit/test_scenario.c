@@ -275,6 +275,13 @@ static void test_filters_and_groups(void **state)
                        "ops/sec)", NULL);
     assert_string_equal(s, "4 KiB, 1 ops; XX.XX sec (timing elided)");
     free(s);
+    s = sc_filter_line("1 bytes, 1 ops; 0:00:01.12 (0.89 bytes/sec and "
+                       "0.8901 ops/sec)", NULL);
+    assert_string_equal(s, "1 bytes, 1 ops; XX.XX sec (timing elided)");
+    free(s);
+    s = sc_filter_line("a; b (c)", NULL);
+    assert_string_equal(s, "a; b (c)");
+    free(s);
     s = sc_filter_line("open /tmp/x/a.img and /tmp/x/b", "/tmp/x");
     assert_string_equal(s, "open TEST_DIR/a.img and TEST_DIR/b");
     free(s);
