@@ -335,7 +335,16 @@ static char *filter_transcript(const struct run_case *c, const char *tr)
     }
     for (line = strtok_r(copy, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
-        char *f = sc_filter_line(line, scratch), *p, *t;
+        char *f, *p, *t;
+
+        /* blkdebug prints this from the suspended request's own thread,
+         * at a moment that races with the engine's output; the
+         * BLKDEBUG_SUSPEND event a scenario waits for says the same in
+         * a deterministic place. */
+        if (!strncmp(line, "blkdebug: Suspended request '", 29)) {
+            continue;
+        }
+        f = sc_filter_line(line, scratch);
 
         while (*dir && (p = strstr(f, dir))) {
             memmove(p, p + strlen(dir), strlen(p + strlen(dir)) + 1);
@@ -352,42 +361,40 @@ static char *filter_transcript(const struct run_case *c, const char *tr)
     return res;
 }
 
-static pid_t start_case(const struct run_opts *ro, struct run_case *c)
+pid_t run_spawn(const char *prefix, char **dir,
+                int (*fn)(void *arg, const char *scratch), void *arg)
 {
-    char tmpl[] = "/tmp/blkrig-run.XXXXXX";
+    char *tmpl = bd_strdup_printf("/tmp/%s.XXXXXX", prefix);
     char *scratch, *tr;
     pid_t pid;
-    int fd;
 
     if (!mkdtemp(tmpl)) {
+        free(tmpl);
         return -1;
     }
-    c->tmp = bd_strdup(tmpl);
-    scratch = bd_strdup_printf("%s/scratch", c->tmp);
-    tr = bd_strdup_printf("%s/transcript", c->tmp);
+    *dir = tmpl;
+    scratch = bd_strdup_printf("%s/scratch", tmpl);
+    tr = bd_strdup_printf("%s/transcript", tmpl);
     mkdir(scratch, 0700);
     fflush(NULL);
-    c->start_ns = bd_clock_ns();
     pid = fork();
     if (pid == 0) {
-        fd = open(tr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(tr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
         if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
             dup2(fd, STDERR_FILENO) < 0) {
             _exit(2);
         }
         /* Line buffering keeps our lines and the engine's in order. */
         setvbuf(stdout, NULL, _IOLBF, 0);
-        _exit(child_main(ro, c));
+        _exit(fn(arg, scratch));
     }
     free(scratch);
     free(tr);
-    c->pid = pid;
     return pid;
 }
 
-/* Remove the scratch tree; a mount left behind by a crashed scenario is
- * lazily unmounted first so nothing stays busy. */
-static void remove_tree(const char *dir)
+void run_remove_tree(const char *dir)
 {
     char *cmd = bd_strdup_printf(
         "for m in $(awk '$2 ~ \"^%s/\" {print $2}' /proc/mounts); do "
@@ -398,6 +405,28 @@ static void remove_tree(const char *dir)
         /* Best effort; /tmp is cleaned eventually. */
     }
     free(cmd);
+}
+
+struct case_child {
+    const struct run_opts *ro;
+    struct run_case *c;
+};
+
+static int case_child_fn(void *arg, const char *scratch)
+{
+    struct case_child *cc = arg;
+
+    (void)scratch;
+    return child_main(cc->ro, cc->c);
+}
+
+static pid_t start_case(const struct run_opts *ro, struct run_case *c)
+{
+    struct case_child cc = { ro, c };
+
+    c->start_ns = bd_clock_ns();
+    c->pid = run_spawn("blkrig-run", &c->tmp, case_child_fn, &cc);
+    return c->pid;
 }
 
 static void finish_case(struct run_case *c)
@@ -448,7 +477,7 @@ static void finish_case(struct run_case *c)
     free(tr_path);
     free(golden);
     free(bad);
-    remove_tree(c->tmp);
+    run_remove_tree(c->tmp);
 }
 
 static void print_diff(const struct run_case *c)

@@ -19,4 +19,15 @@ int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
 void run_watchdog_init(int timeout_s);
 void run_step_hook(void *opaque, const char *where);
 
+/* Fork a scenario child in a fresh scratch root /tmp/PREFIX.XXXXXX (*dir,
+ * caller frees): DIR/scratch is its working area, DIR/transcript receives
+ * its stdout and stderr (line-buffered); it runs fn(arg, scratch) and exits
+ * with the result. Returns the child's pid, or -1. */
+#include <sys/types.h>
+pid_t run_spawn(const char *prefix, char **dir,
+                int (*fn)(void *arg, const char *scratch), void *arg);
+/* Remove a scratch root, lazily unmounting any FUSE mount left in it by a
+ * crashed child first, so nothing stays busy. */
+void run_remove_tree(const char *dir);
+
 #endif

@@ -174,50 +174,27 @@ struct trial {
     int status;
 };
 
+struct trial_child {
+    const struct sweep_opts *so;
+    struct trial *t;
+    const char *recpath;
+};
+
+static int trial_child_fn(void *arg, const char *scratch)
+{
+    struct trial_child *tc = arg;
+    FILE *rec = tc->recpath ? fopen(tc->recpath, "w") : NULL;
+
+    return child_run(tc->so, scratch, tc->t->point, tc->t->mode, rec);
+}
+
 static pid_t start_trial(const struct sweep_opts *so, struct trial *t,
                          const char *recpath)
 {
-    char tmpl[] = "/tmp/blkrig-sweep.XXXXXX";
-    char *scratch, *tr;
-    pid_t pid;
+    struct trial_child tc = { so, t, recpath };
 
-    if (!mkdtemp(tmpl)) {
-        return -1;
-    }
-    t->dir = bd_strdup(tmpl);
-    scratch = bd_strdup_printf("%s/scratch", t->dir);
-    tr = bd_strdup_printf("%s/transcript", t->dir);
-    mkdir(scratch, 0700);
-    fflush(NULL);
-    pid = fork();
-    if (pid == 0) {
-        int fd = open(tr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        FILE *rec = recpath ? fopen(recpath, "w") : NULL;
-
-        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
-            dup2(fd, STDERR_FILENO) < 0) {
-            _exit(2);
-        }
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        _exit(child_run(so, scratch, t->point, t->mode, rec));
-    }
-    free(scratch);
-    free(tr);
-    t->pid = pid;
-    return pid;
-}
-
-static void cleanup_dir(const char *dir)
-{
-    char *cmd = bd_strdup_printf(
-        "for m in $(awk '$2 ~ \"^%s/\" {print $2}' /proc/mounts); do "
-        "fusermount3 -uz \"$m\" 2>/dev/null || umount -l \"$m\"; done; "
-        "rm -rf '%s'", dir, dir);
-
-    if (system(cmd) != 0) {
-        /* Best effort. */
-    }
-    free(cmd);
+    t->pid = run_spawn("blkrig-sweep", &t->dir, trial_child_fn, &tc);
+    return t->pid;
 }
 
 /* The lines of a trial's transcript that matter for a report. */
@@ -484,7 +461,7 @@ int verb_sweep(int argc, char **argv)
                 printf("RESULT: ok\n");
             }
             free(rep);
-            cleanup_dir(t.dir);
+            run_remove_tree(t.dir);
             free(t.dir);
         }
         return rc;
@@ -508,11 +485,11 @@ int verb_sweep(int argc, char **argv)
         printf("sweep: the fault-free run fails: %s\n%s", why, rep);
         free(rep);
         free(why);
-        cleanup_dir(base.dir);
+        run_remove_tree(base.dir);
         unlink(recpath);
         return 1;
     }
-    cleanup_dir(base.dir);
+    run_remove_tree(base.dir);
     free(base.dir);
     rf = fopen(recpath, "r");
     while (rf && getline(&line, &cap, rf) >= 0) {
@@ -591,7 +568,7 @@ int verb_sweep(int argc, char **argv)
             free(rep);
             free(why);
         }
-        cleanup_dir(trials[k].dir);
+        run_remove_tree(trials[k].dir);
         free(trials[k].dir);
         trials[k].dir = NULL;
         if (tty) {

@@ -359,6 +359,9 @@ int qcow2_resize_l1(struct bd_node *bs, uint64_t new_size);
 
 /* qcow2-bitmap.c: mark stored bitmaps in use (read-write open). */
 int qcow2_bitmaps_mark_in_use(struct bd_node *bs);
+/* Create the node's persistent in-memory bitmaps from the image (open). */
+int qcow2_bitmaps_load_all(struct bd_node *bs, struct bd_error **errp);
+
 
 /* qcow2.c: compression helpers (also used by qcow2-cluster.c) */
 int qcow2_decompress(const void *src, size_t slen, void *dst, size_t dlen);

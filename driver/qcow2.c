@@ -641,6 +641,10 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
             goto fail;
         }
     }
+    ret = qcow2_bitmaps_load_all(bs, errp);
+    if (ret < 0) {
+        goto fail;
+    }
     if (!bs->read_only) {
         ret = qcow2_bitmaps_mark_in_use(bs);
         if (ret < 0) {
@@ -702,6 +706,13 @@ static void qcow2_close(struct bd_node *bs)
          * one failed. */
         if (atomic_load(&bs->write_gen) != bs->flushed_gen) {
             (void)bd_node_flush(bs);
+        }
+        /* Persistent bitmaps go to the image on close, as QEMU's
+         * inactivate does; a failure leaves them marked in use. */
+        ret = qcow2_bitmaps_store(bs, false);
+        if (ret < 0) {
+            qcow2_report("Failed to store dirty bitmaps: %s",
+                         bd_strerror(-ret));
         }
         pthread_mutex_lock(&s->lock);
         ret = qcow2_cache_flush(bs, s->l2_cache);

@@ -80,7 +80,21 @@ void qcow2_bitmap_list_free(struct qcow2_bitmap_info *list, int count);
 int qcow2_bitmap_load(struct bd_node *n, const char *name, uint8_t **bits,
                       uint64_t *nbits, uint32_t *granularity,
                       struct bd_error **errp);
-/* Storing bitmaps is not implemented yet: the extension is kept intact and
- * bitmaps are marked in use when the image is opened read-write. */
+/*
+ * Stored bitmaps become persistent node bitmaps on open (marked in use in
+ * the image when opened read-write, as QEMU does). qcow2_bitmaps_store
+ * replaces the stored bitmaps with the node's persistent named ones:
+ * close does it with in_use false (data written, flags "auto" when
+ * recording); block-dirty-bitmap-remove with in_use true (entries flagged
+ * in use, no data, because the image stays open). 0 on a read-only node;
+ * -ENOTSUP for qcow2 v2 with bitmaps to store. Do not call with the
+ * node's bitmaps_lock held.
+ */
+int qcow2_bitmaps_store(struct bd_node *bs, bool in_use);
+/* Whether a new persistent bitmap `name` can be stored in qcow2 node bs;
+ * false with QEMU's "Can't make bitmap '<name>' persistent in '<node>':
+ * <reason>" otherwise (v2 images, more than 65535 bitmaps). */
+bool qcow2_can_store_new_bitmap(struct bd_node *bs, const char *name,
+                                struct bd_error **errp);
 
 #endif

@@ -18,6 +18,7 @@
 #include "driver/blk-int.h"
 #include "driver/block.h"
 #include "driver/dirty-bitmap.h"
+#include "driver/qcow2.h"
 #include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
 
@@ -176,10 +177,15 @@ static int add_prepare(const struct txn_action_env *env, json_t *args,
     } else {
         gran = default_granularity(bs);
     }
-    if (json_is_true(json_object_get(args, "persistent"))) {
-        /* Only qcow2 stores bitmaps, and blkrig does not write them yet. */
+    if (json_is_true(json_object_get(args, "persistent")) &&
+        !qcow2_is_node(bs)) {
+        /* Only qcow2 stores bitmaps. */
         bd_error_setg(errp, "Can't store persistent bitmaps to %s: "
                       "Operation not supported", bd_node_name(bs));
+        return -ENOTSUP;
+    }
+    if (json_is_true(json_object_get(args, "persistent")) &&
+        !qcow2_can_store_new_bitmap(bs, name, errp)) {
         return -ENOTSUP;
     }
     if (bd_dirty_bitmap_find(bs, name)) {
@@ -197,6 +203,8 @@ static int add_prepare(const struct txn_action_env *env, json_t *args,
     if (json_is_true(json_object_get(args, "disabled"))) {
         bd_dirty_bitmap_set_enabled(bm, false);
     }
+    /* Stored in the image when the node closes (qcow2_bitmaps_store). */
+    bm->persistent = json_is_true(json_object_get(args, "persistent"));
     *state = bm;
     return 0;
 }
@@ -233,7 +241,16 @@ static int remove_prepare(const struct txn_action_env *env, json_t *args,
 
 static void remove_commit(void *state)
 {
-    bd_dirty_bitmap_release(state);
+    struct bd_dirty_bitmap *bm = state;
+    struct bd_node *bs = bm->node;
+    bool persistent = bm->persistent;
+
+    bd_dirty_bitmap_release(bm);
+    if (persistent) {
+        /* QEMU deletes it from the image at once; the others stay flagged
+         * in use while the image is open for writing. */
+        (void)qcow2_bitmaps_store(bs, true);
+    }
 }
 
 static void remove_abort(void *state)
