@@ -209,6 +209,16 @@ static bool io_aio_pending_locked(struct io_ctx *ctx)
     return false;
 }
 
+bool io_aio_pending(struct io_ctx *ctx)
+{
+    bool r;
+
+    pthread_mutex_lock(&ctx->aio_lock);
+    r = io_aio_pending_locked(ctx);
+    pthread_mutex_unlock(&ctx->aio_lock);
+    return r;
+}
+
 static void aio_report(struct io_aio *a)
 {
     if (a->ret < 0) {

@@ -83,5 +83,7 @@ int io_command(struct io_ctx *ctx, const char *line);
 
 /* aio: print finished results (all when wait is true, after waiting). */
 void io_aio_poll(struct io_ctx *ctx, bool wait);
+/* aio: has some submitted request not finished yet? */
+bool io_aio_pending(struct io_ctx *ctx);
 
 #endif

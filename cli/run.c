@@ -165,6 +165,19 @@ int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
     return r;
 }
 
+bool run_io_busy(void *opaque)
+{
+    int i;
+
+    (void)opaque;
+    for (i = 0; i < RUN_IO_KEEP_MAX; i++) {
+        if (io_keep[i].ctx && io_aio_pending(io_keep[i].ctx)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int child_main(const struct run_opts *ro, struct run_case *c)
 {
     struct sc_options o = { 0 };

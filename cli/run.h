@@ -11,6 +11,10 @@
  * a temporary backend; output on stdout/stderr as qemu-io prints it. */
 int run_io(void *opaque, struct bd_graph *g, struct bd_node *n,
            const char *cmdline);
+/* sc_io_busy_fn over the same contexts: is an aio request that an `io`
+ * line submitted still running (its worker may not have reached the
+ * block layer yet, so the graph's in-flight count cannot tell)? */
+bool run_io_busy(void *opaque);
 
 /* Per-step watchdog for a scenario child process: run_step_hook (an
  * sc_options.step_hook) re-arms an alarm of timeout_s seconds at every

@@ -140,14 +140,16 @@ static int child_run(const struct sweep_opts *so, const char *dir, long target,
     o.test_dir = dir;
     o.blkrig = so->self;
     o.io = run_io;
+    o.io_busy = run_io_busy;
     o.step_hook = run_step_hook;
     o.out = stdout;
     o.sweep = true;
     o.graph_hook = install_hook;
     o.quiesce = quiesce;
     o.sweep_opaque = &f;
-    /* A fault often stops what a `wait` waits for; jobs here take
-     * milliseconds, so a short wait keeps a sweep fast. */
+    /* A fault often stops what a `wait` waits for. Sweep mode ends such
+     * a wait at once when nothing can send an event any more; the short
+     * timeout bounds the rest (a job that runs on but never sends it). */
     o.wait_timeout_s = so->wait_timeout;
     r = sc_run_file(abs ? abs : so->scenario, &o, &err);
     alarm(0);

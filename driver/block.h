@@ -133,6 +133,10 @@ int bd_graph_foreach_node(struct bd_graph *g,
                           void *opaque);
 /* Monotonic counter bumped by every graph change (for cheap cache checks). */
 uint64_t bd_graph_generation(struct bd_graph *g);
+/* Requests in flight on every node of g, summed (a request suspended at a
+ * blkdebug breakpoint counts): 0 means no request can still complete and
+ * raise an event, unless some thread starts a new one. */
+unsigned bd_graph_in_flight(struct bd_graph *g);
 
 /*
  * Asynchronous events (QMP events: BLOCK_JOB_*, BLOCK_EXPORT_DELETED, our

@@ -651,23 +651,24 @@ void bd_drained_end(struct bd_node *n)
     bd_blk_drain_notify(g, false);
 }
 
-void bd_drain_all(struct bd_graph *g)
+unsigned bd_graph_in_flight(struct bd_graph *g)
 {
     struct bd_list *pos;
+    unsigned busy = 0;
 
+    pthread_mutex_lock(&g->lock);
+    bd_list_for_each(pos, &g->nodes) {
+        busy += atomic_load(
+            &BD_LIST_ENTRY(pos, struct bd_node, graph_link)->in_flight);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return busy;
+}
+
+void bd_drain_all(struct bd_graph *g)
+{
     atomic_fetch_add(&g->drainers, 1);
-    for (;;) {
-        unsigned busy = 0;
-
-        pthread_mutex_lock(&g->lock);
-        bd_list_for_each(pos, &g->nodes) {
-            busy += atomic_load(
-                &BD_LIST_ENTRY(pos, struct bd_node, graph_link)->in_flight);
-        }
-        pthread_mutex_unlock(&g->lock);
-        if (!busy) {
-            break;
-        }
+    while (bd_graph_in_flight(g)) {
         drain_wait(g);
     }
     atomic_fetch_sub(&g->drainers, 1);

@@ -1143,6 +1143,16 @@ json_t *fx_export_query(struct fx_exports *ex)
     return list;
 }
 
+bool fx_exports_any(struct fx_exports *ex)
+{
+    bool any;
+
+    pthread_mutex_lock(&ex->lock);
+    any = !bd_list_empty(&ex->exports);
+    pthread_mutex_unlock(&ex->lock);
+    return any;
+}
+
 bool fx_exports_use_node(struct fx_exports *ex, const char *node_name)
 {
     struct bd_list *p;

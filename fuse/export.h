@@ -38,6 +38,9 @@ int fx_export_add(struct fx_exports *ex, json_t *opts, bool keyval,
 int fx_export_del(struct fx_exports *ex, const char *id, bool hard,
                   struct bd_error **errp);
 json_t *fx_export_query(struct fx_exports *ex);
+/* Does any export exist? Its clients (other processes) can send requests
+ * at any time. */
+bool fx_exports_any(struct fx_exports *ex);
 /* Is some export using this node (blockdev-del refuses such nodes)? */
 bool fx_exports_use_node(struct fx_exports *ex, const char *node_name);
 void fx_exports_shutdown(struct fx_exports *ex);

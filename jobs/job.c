@@ -230,6 +230,30 @@ int job_manager_wait_idle(struct job_manager *m, int64_t timeout_ns)
     return ret;
 }
 
+bool job_manager_can_progress(struct job_manager *m)
+{
+    struct bd_list *pos;
+    bool r = false;
+
+    job_lock(m);
+    bd_list_for_each(pos, &m->jobs) {
+        struct job *j = BD_LIST_ENTRY(pos, struct job, link);
+        /* The condition job_pause_point's loop waits on, not just the
+         * paused flag: a job resumed a moment ago is still flagged
+         * paused until its thread runs. */
+        bool parked = j->paused && j->pause_count > 0 &&
+                      !(j->cancelled && j->force_cancel);
+
+        if (j->started && !j->body_done && !parked &&
+            !(j->drv->idle && j->drv->idle(j))) {
+            r = true;
+            break;
+        }
+    }
+    job_unlock(m);
+    return r;
+}
+
 /* ------------------------------------------------------------------ */
 /* Events and transitions                                               */
 

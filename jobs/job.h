@@ -133,6 +133,11 @@ struct job_driver {
     void (*kick)(struct job *job);
     /* block-job-change; NULL: not supported. */
     int (*change)(struct job *job, json_t *opts, struct bd_error **errp);
+    /* Called with the lock held on a job whose body runs: true when the
+     * body, though not parked, will do no I/O and send no event until a
+     * verb or a guest write reaches its nodes (a mirror idle in ready).
+     * May be NULL (a running body is never idle). */
+    bool (*idle)(struct job *job);
     /* Add type-specific fields to a BlockJobInfo (mirror: actively-synced). */
     void (*query)(struct job *job, json_t *info);
     /* Free the job driver's state (the struct job embedding it). */
@@ -203,6 +208,17 @@ struct job *job_find(struct job_manager *m, const char *id);
  * shutdown); returns when every job is concluded/null, or timeout_ns
  * passed (-ETIMEDOUT). */
 int job_manager_wait_idle(struct job_manager *m, int64_t timeout_ns);
+/*
+ * Can some job of the manager still change state, do I/O or emit an event
+ * without a QMP verb or a guest write? False when every job is either not
+ * started, done with its body (waiting, pending, concluded: what is left
+ * needs a verb or another job's body), parked at a pause point with a
+ * pause that only job-resume or a cancel can lift, or idle by its
+ * driver's word (job_driver.idle). A job sleeping for its speed limit
+ * counts as able to progress. The answer holds until the next verb or
+ * guest write (blkrig sweep ends a hopeless `wait` with it).
+ */
+bool job_manager_can_progress(struct job_manager *m);
 
 /* ------------------------------------------------------------------ */
 /* Creation                                                             */

@@ -912,6 +912,25 @@ static void mirror_query(struct job *job, json_t *info)
     json_object_set_new(info, "actively-synced", json_boolean(synced));
 }
 
+/* Ready with nothing to copy: the body only polls for a verb or a guest
+ * write (mirror_run's wait_event). A pause, a cancel or a complete
+ * request, an error to report or an operation in flight mean work. */
+static bool mirror_idle(struct job *job)
+{
+    struct mirror_job *s = (struct mirror_job *)job;
+    bool idle;
+
+    if (job->status != JOB_STATUS_READY || job->pause_count > 0 ||
+        job->cancelled || job->deferred_complete) {
+        return false;
+    }
+    pthread_mutex_lock(&s->lock);
+    idle = s->ret == 0 && s->nops == 0 && bd_list_empty(&s->inflight) &&
+           bd_list_empty(&s->queue) && bd_dirty_bitmap_count(s->bitmap) == 0;
+    pthread_mutex_unlock(&s->lock);
+    return idle;
+}
+
 static void mirror_free(struct job *job)
 {
     struct mirror_job *s = (struct mirror_job *)job;
@@ -936,6 +955,7 @@ static const struct job_driver mirror_driver = {
     .complete = mirror_complete,
     .cancel = mirror_cancel,
     .kick = mirror_kick,
+    .idle = mirror_idle,
     .change = mirror_change,
     .query = mirror_query,
     .free = mirror_free,

@@ -50,6 +50,9 @@ struct sc_options {
     int wait_timeout_s;       /* default for `wait` (0: 30) */
     sc_io_fn *io;             /* NULL: `io` lines are errors */
     void *io_opaque;
+    /* Is a request that an `io` line started still running (qemu-io's
+     * aio_read/aio_write)? NULL: `io` leaves nothing running. */
+    bool (*io_busy)(void *io_opaque);
     /* Called before each step with "FILE:LINE" (for watchdogs). */
     void (*step_hook)(void *opaque, const char *where);
     void *step_opaque;
@@ -66,10 +69,16 @@ struct sc_options {
      *    an error; with "stop" the job must pause;
      *  - at the end, jobs still running are cancelled and must conclude.
      * A `wait` that times out is not a failure (the fault may have stopped
-     * what it waits for). graph_hook is called once the in-process graph
-     * exists (to install a fault hook); quiesce(opaque, true/false)
-     * brackets the engine's own reads and checks, which are not fault
-     * points.
+     * what it waits for), and a `wait` that nothing can satisfy any more
+     * ends at once, without waiting its timeout: no job able to progress
+     * without a QMP verb (jobs/job.h, job_manager_can_progress), no
+     * request in flight on the graph, no `io` request running (io_busy)
+     * and no export whose clients could send one - then no event can come
+     * before the scenario's next step, and every event already sent is
+     * queued. The transcript then says "wait: hopeless ...". graph_hook
+     * is called once the in-process graph exists (to install a fault
+     * hook); quiesce(opaque, true/false) brackets the engine's own reads
+     * and checks, which are not fault points.
      */
     bool sweep;
     void (*graph_hook)(void *opaque, struct bd_graph *g);

@@ -38,6 +38,9 @@
 
 #define SC_MAX_INCLUDE_DEPTH 8
 #define SC_READ_CHUNK (1 << 20)
+/* Sweep: how long nothing must be able to send an event, with no event
+ * arriving, before a `wait` is given up as hopeless (sc_cmd_wait). */
+#define SC_HOPELESS_GRACE_NS (20 * 1000 * 1000)
 
 /* ------------------------------------------------------------------ */
 /* State                                                                */
@@ -73,6 +76,7 @@ struct sc {
     pthread_mutex_t ev_lock;
     pthread_cond_t ev_cond;
     struct sc_event *ev_head, *ev_tail;
+    unsigned long ev_count;       /* events pushed so far (ev_lock) */
 };
 
 /* Where a line came from, for messages. */
@@ -234,6 +238,7 @@ static void sc_push_event(struct sc *sc, json_t *ev)
         sc->ev_head = e;
     }
     sc->ev_tail = e;
+    sc->ev_count++;
     pthread_cond_broadcast(&sc->ev_cond);
     pthread_mutex_unlock(&sc->ev_lock);
 }
@@ -579,6 +584,33 @@ static char *sc_match(json_t *obj, char **words, int n, const char **bad)
 /* ------------------------------------------------------------------ */
 /* Commands                                                             */
 
+/*
+ * Sweep mode: can nothing send an event before the scenario's next step?
+ * Events come from job threads (job and block-job events), from requests
+ * (BLKDEBUG_SUSPEND/RESUME/INJECT are raised on the requesting thread)
+ * and from QMP commands, which only the scenario sends. So: no export
+ * (its clients are other processes), no `io` request still running, no
+ * job able to progress without a verb or a guest write, and no request
+ * in flight. The order matters: with no export and no `io` request
+ * running no guest write can start, so a job found idle stays idle; then
+ * nothing starts a request, so an in-flight count of 0 read last stays 0.
+ * Only the in-process back end can tell; a daemon's state is out of
+ * reach.
+ */
+static bool sc_nothing_can_emit(struct sc *sc)
+{
+    if (!sc->o->sweep || !sc->server || fx_exports_any(sc->exports)) {
+        return false;
+    }
+    if (sc->o->io_busy && sc->o->io_busy(sc->o->io_opaque)) {
+        return false;
+    }
+    if (job_manager_can_progress(sc->jobs)) {
+        return false;
+    }
+    return bd_graph_in_flight(sc->graph) == 0;
+}
+
 static int sc_cmd_wait(struct sc *sc, char *args, const struct sc_loc *loc,
                        struct bd_error **errp)
 {
@@ -586,7 +618,8 @@ static int sc_cmd_wait(struct sc *sc, char *args, const struct sc_loc *loc,
     int n = sc_split(args, words, 32), i, nmatch = 0;
     char *match[32];
     int timeout = sc->wait_timeout_s;
-    int64_t deadline;
+    int64_t deadline, quiet_since = 0;
+    unsigned long quiet_events = 0;
 
     if (n < 1) {
         bd_error_setg(errp, "%s:%d: wait: missing event name", loc->file,
@@ -612,8 +645,24 @@ static int sc_cmd_wait(struct sc *sc, char *args, const struct sc_loc *loc,
     for (;;) {
         struct sc_event **pp, *e;
         json_t *found = NULL;
+        bool hopeless = false;
+        int64_t now;
 
+        /* Decide before the scan: if nothing could send an event at this
+         * point, every event that will ever come is already queued. The
+         * state must last a short grace with no event arriving, for
+         * helper threads outside the checks (a copy-before-write copy
+         * that outlived its cbw-timeout runs between two requests). */
+        bool quiet = sc_nothing_can_emit(sc);
+
+        now = bd_clock_ns();
         pthread_mutex_lock(&sc->ev_lock);
+        if (!quiet) {
+            quiet_since = 0;
+        } else if (!quiet_since || quiet_events != sc->ev_count) {
+            quiet_since = now;
+            quiet_events = sc->ev_count;
+        }
         for (pp = &sc->ev_head; (e = *pp); pp = &e->next) {
             const char *bad;
             char *miss;
@@ -643,14 +692,17 @@ static int sc_cmd_wait(struct sc *sc, char *args, const struct sc_loc *loc,
             free(e);
             break;
         }
-        if (!found && sc->server) {
+        if (!found && quiet_since &&
+            now - quiet_since >= SC_HOPELESS_GRACE_NS) {
+            hopeless = true;
+        } else if (!found && sc->server) {
             struct timespec ts;
             int64_t left = deadline - bd_clock_ns();
+            int64_t slice = quiet_since ? SC_HOPELESS_GRACE_NS : 100000000;
 
             if (left > 0) {
                 clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t ns = ts.tv_nsec + (left < 100000000 ? left
-                                                              : 100000000);
+                int64_t ns = ts.tv_nsec + (left < slice ? left : slice);
                 ts.tv_sec += ns / 1000000000;
                 ts.tv_nsec = ns % 1000000000;
                 pthread_cond_timedwait(&sc->ev_cond, &sc->ev_lock, &ts);
@@ -661,6 +713,14 @@ static int sc_cmd_wait(struct sc *sc, char *args, const struct sc_loc *loc,
             sc_out_json(sc, found);
             json_decref(found);
             return 0;
+        }
+        if (hopeless) {
+            /* Sweep mode only: a diverged scenario, not a failure; the
+             * line tells the reader of a reproduced trial why the wait
+             * ended at once. */
+            sc_out(sc, "wait: hopeless: no job can progress and no request "
+                   "is running, so no %s can come", words[0]);
+            return sc_fail(sc, loc, "no event %s can come", words[0]);
         }
         if (bd_clock_ns() >= deadline) {
             return sc_fail(sc, loc, "no event %s within %d s", words[0],
