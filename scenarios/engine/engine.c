@@ -1528,65 +1528,80 @@ static void sc_teardown(struct sc *sc)
     pthread_mutex_destroy(&sc->ev_lock);
 }
 
-/* The promises of the error policies, from the whole event log. */
+/* What the events after a point in the log say about one job, up to its
+ * first end (sc_check_policies). */
+enum {
+    SC_AFTER_PAUSED = 1,          /* a JOB_STATUS_CHANGE to paused */
+    SC_AFTER_END_BAD = 2,         /* ends with BLOCK_JOB_COMPLETED, no error */
+};
+
+/* The promises of the error policies, from the whole event log: after a
+ * BLOCK_JOB_ERROR with action "report" the job's next end is not a
+ * success; with "stop" the job pauses before its next end. One pass from
+ * the end of the log keeps, per job, what follows the current point: a
+ * job with `ignore` on a persistent fault logs an error per retry, and
+ * rescanning the rest of the log for each made long trials quadratic. */
 static void sc_check_policies(struct sc *sc)
 {
-    size_t i, k;
-    json_t *ev, *later;
+    size_t n = json_array_size(sc->evlog), i;
+    json_t *after = json_object();          /* job id -> SC_AFTER_* bits */
+    unsigned char *bad = bd_malloc0(n ? n : 1);
 
-    json_array_foreach(sc->evlog, i, ev) {
-        json_t *data = json_object_get(ev, "data");
-        const char *dev = json_string_value(json_object_get(data, "device"));
-        const char *action = json_string_value(json_object_get(data,
-                                                               "action"));
-        bool paused = false, ok_end = false, bad_end = false;
+    for (i = n; i-- > 0;) {
+        json_t *ev = json_array_get(sc->evlog, i);
+        json_t *d = json_object_get(ev, "data");
+        const char *name = json_string_value(json_object_get(ev, "event"));
+        const char *id = json_string_value(json_object_get(d, "device"));
+        const char *action;
+        json_int_t bits;
 
-        if (strcmp(json_string_value(json_object_get(ev, "event")),
-                   "BLOCK_JOB_ERROR") || !dev || !action) {
+        if (!id) {
+            id = json_string_value(json_object_get(d, "id"));
+        }
+        if (!name || !id) {
             continue;
         }
-        for (k = i + 1; k < json_array_size(sc->evlog); k++) {
-            json_t *d;
-            const char *name, *id;
-
-            later = json_array_get(sc->evlog, k);
-            d = json_object_get(later, "data");
-            name = json_string_value(json_object_get(later, "event"));
-            id = json_string_value(json_object_get(d, "device"));
-            if (!id) {
-                id = json_string_value(json_object_get(d, "id"));
+        bits = json_integer_value(json_object_get(after, id));
+        if (!strcmp(name, "BLOCK_JOB_COMPLETED")) {
+            bits = json_object_get(d, "error") ? 0 : SC_AFTER_END_BAD;
+        } else if (!strcmp(name, "BLOCK_JOB_CANCELLED")) {
+            bits = 0;
+        } else if (!strcmp(name, "JOB_STATUS_CHANGE") &&
+                   !strcmp(json_string_value(json_object_get(d, "status"))
+                           ?: "", "paused")) {
+            bits |= SC_AFTER_PAUSED;
+        } else if (!strcmp(name, "BLOCK_JOB_ERROR") &&
+                   json_object_get(d, "device") &&
+                   (action = json_string_value(json_object_get(d,
+                                                              "action")))) {
+            if (!strcmp(action, "report") && (bits & SC_AFTER_END_BAD)) {
+                bad[i] |= SC_AFTER_END_BAD;
             }
-            if (!id || strcmp(id, dev)) {
-                continue;
+            if (!strcmp(action, "stop") && !(bits & SC_AFTER_PAUSED)) {
+                bad[i] |= SC_AFTER_PAUSED;
             }
-            if (!strcmp(name, "JOB_STATUS_CHANGE") &&
-                !strcmp(json_string_value(json_object_get(d, "status")) ?: "",
-                        "paused")) {
-                paused = true;
-            }
-            if (!strcmp(name, "BLOCK_JOB_COMPLETED")) {
-                if (json_object_get(d, "error")) {
-                    ok_end = true;
-                } else {
-                    bad_end = true;
-                }
-                break;
-            }
-            if (!strcmp(name, "BLOCK_JOB_CANCELLED")) {
-                ok_end = true;
-                break;
-            }
+            continue;
+        } else {
+            continue;
         }
-        if (!strcmp(action, "report") && bad_end) {
+        json_object_set_new(after, id, json_integer(bits));
+    }
+    /* In log order, as the errors happened. */
+    for (i = 0; i < n; i++) {
+        const char *dev = json_string_value(json_object_get(
+            json_object_get(json_array_get(sc->evlog, i), "data"), "device"));
+
+        if (bad[i] & SC_AFTER_END_BAD) {
             sc_violation(sc, NULL, "job %s met an error with action 'report' "
                          "but completed without error", dev);
         }
-        if (!strcmp(action, "stop") && !paused) {
+        if (bad[i] & SC_AFTER_PAUSED) {
             sc_violation(sc, NULL, "job %s met an error with action 'stop' "
                          "but never paused", dev);
         }
-        (void)ok_end;
     }
+    free(bad);
+    json_decref(after);
 }
 
 /* Jobs left over must go away when cancelled: anything else is a job
