@@ -355,6 +355,45 @@ static void test_job_error_stop_resume(void **state)
     assert_int_equal(job_dismiss(&fj->job, NULL), 0);
 }
 
+/* job_manager_can_progress (what blkrig sweep's hopeless waits rest on):
+ * a created job and a job parked by a stop error cannot progress; a job
+ * resumed a moment ago can, even while its thread has not yet left the
+ * pause point; a concluded job cannot; a body waiting in ready without an
+ * idle hook can. */
+static void test_job_can_progress(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_job *fj = new_fake(f, "j9", &fake_backup, NULL, true, false);
+    struct fake_job *fm;
+
+    assert_false(job_manager_can_progress(f->m));
+    fj->fail_at = 1;
+    fj->fail_times = 1;
+    fj->fail_errno = EIO;
+    fj->job.on_source_error = JOB_ON_ERROR_STOP;
+    job_start(&fj->job);
+    wait_status(f, &fj->job, JOB_STATUS_PAUSED);
+    assert_false(job_manager_can_progress(f->m));
+    /* Holding the lock keeps the thread parked: only the pause count
+     * says it will move. */
+    job_lock(f->m);
+    assert_int_equal(job_user_resume(&fj->job, NULL), 0);
+    assert_true(job_manager_can_progress(f->m));
+    job_unlock(f->m);
+    wait_idle(f);
+    assert_false(job_manager_can_progress(f->m));
+    assert_int_equal(job_dismiss(&fj->job, NULL), 0);
+
+    fm = new_fake(f, "m9", &fake_mirror, NULL, true, true);
+    fm->mirror_like = true;
+    job_start(&fm->job);
+    wait_status(f, &fm->job, JOB_STATUS_READY);
+    assert_true(job_manager_can_progress(f->m));
+    assert_int_equal(job_user_cancel(&fm->job, true, NULL), 0);
+    wait_idle(f);
+    assert_false(job_manager_can_progress(f->m));
+}
+
 /* enospc policy with a non-ENOSPC error reports. */
 static void test_job_error_enospc_eio(void **state)
 {
@@ -589,6 +628,8 @@ int unit_run_tests(void)
         cmocka_unit_test_setup_teardown(test_job_txn_grouped_failure, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_job_txn_prepare_failure, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_job_can_progress, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_job_set_speed_query, setup,
                                         teardown),

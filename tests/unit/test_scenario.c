@@ -240,6 +240,130 @@ static void test_errors_have_locations(void **state)
     free(t);
 }
 
+static int count(const char *text, const char *what)
+{
+    int n = 0;
+
+    while ((text = strstr(text, what))) {
+        n++;
+        text += strlen(what);
+    }
+    return n;
+}
+
+/* A backup whose target fails every write, under on-target-error=stop:
+ * the job pauses. Then a wait nothing can satisfy (the paused job sends
+ * no event before job-resume), the resume, and a wait the job satisfies.
+ * %s is the hopeless wait's timeout: an hour in sweep mode, where it
+ * must end at once (no timing is asserted: the test just finishes), 1 s in
+ * a normal run. The waits that succeed take milliseconds. */
+static const char stopped_job_case[] =
+    "sh head -c 65536 /dev/zero | tr '\\0' x > src.img && "
+    "truncate -s 1M src.img && truncate -s 1M tgt.img\n"
+    "blockdev-add driver=file,node-name=src,filename=${TEST_DIR}/src.img\n"
+    "blockdev-add {\"driver\": \"blkdebug\", \"node-name\": \"tgt\", "
+    "\"image\": {\"driver\": \"file\", \"filename\": "
+    "\"${TEST_DIR}/tgt.img\"}}\n"
+    "blkdebug-inject-add node-name=tgt,event=none,iotype=write,errno=28,"
+    "arm=true\n"
+    "blockdev-backup job-id=b0,device=src,target=tgt,sync=full,"
+    "on-target-error=stop\n"
+    "wait JOB_STATUS_CHANGE id=b0 status=paused timeout=60\n"
+    "wait BLOCK_JOB_COMPLETED device=b0 timeout=%s\n"
+    "blkdebug-inject-remove node-name=tgt,id=1\n"
+    "job-resume id=b0\n"
+    "wait BLOCK_JOB_COMPLETED device=b0 timeout=60\n"
+    "expect equal src tgt\n";
+
+static void test_sweep_hopeless_wait(void **state)
+{
+    struct fx *f = *state;
+    char *text = bd_strdup_printf(stopped_job_case, "3600");
+    char *msg;
+    int r;
+    char *t, *hopeless;
+
+    t = run_text_mode(f, text, &r, &msg, true);
+    assert_null(msg);
+    assert_int_equal(r, 0);
+    hopeless = strstr(t, "> wait BLOCK_JOB_COMPLETED device=b0 "
+                         "timeout=3600\nwait: hopeless: no job can progress "
+                         "and no request is running, so no "
+                         "BLOCK_JOB_COMPLETED can come\n"
+                         "> blkdebug-inject-remove");
+    assert_non_null(hopeless);
+    /* Once resumed, the job can progress: the next wait sees its event. */
+    assert_int_equal(count(t, "wait: hopeless"), 1);
+    assert_non_null(strstr(hopeless, "\"event\": \"BLOCK_JOB_COMPLETED\""));
+    assert_null(strstr(t, "VIOLATION"));
+    free(t);
+    free(text);
+
+    /* Nothing at all: no job, no request. */
+    t = run_text_mode(f, "wait BLOCK_JOB_READY device=x timeout=3600\n", &r,
+                      &msg, true);
+    assert_null(msg);
+    assert_int_equal(r, 0);
+    assert_non_null(strstr(t, "wait: hopeless: "));
+    free(t);
+}
+
+/* In a normal run the same paused job makes the wait run out its timeout
+ * and fail the expectation, as ever; nothing is called hopeless. */
+static void test_run_wait_keeps_timeout(void **state)
+{
+    struct fx *f = *state;
+    char *text = bd_strdup_printf(stopped_job_case, "1");
+    char *msg;
+    int r;
+    char *t = run_text_mode(f, text, &r, &msg, false);
+
+    assert_null(msg);
+    assert_int_equal(r, 1);
+    assert_non_null(strstr(t, "case.scn:7: expect failed: no event "
+                              "BLOCK_JOB_COMPLETED within 1 s"));
+    assert_null(strstr(t, "hopeless"));
+    free(t);
+    free(text);
+}
+
+/* A job that can progress is never given up on in sweep mode: a backup
+ * held to 4 KiB/s is still copying when its 1 s wait runs out; the sweep
+ * then cancels it at the end. A mirror idle in ready, with no
+ * job-complete coming, makes a wait for its completion hopeless. */
+static void test_sweep_live_job_not_hopeless(void **state)
+{
+    struct fx *f = *state;
+    char *msg;
+    int r;
+    char *t = run_text_mode(f,
+        "sh head -c 65536 /dev/zero | tr '\\0' x > src.img && "
+        "truncate -s 1M src.img && truncate -s 1M tgt.img && "
+        "truncate -s 1M m.img\n"
+        "blockdev-add driver=file,node-name=src,"
+        "filename=${TEST_DIR}/src.img\n"
+        "blockdev-add driver=file,node-name=tgt,"
+        "filename=${TEST_DIR}/tgt.img\n"
+        "blockdev-add driver=file,node-name=m,filename=${TEST_DIR}/m.img\n"
+        "blockdev-mirror job-id=m0,device=src,target=m,sync=full\n"
+        "wait BLOCK_JOB_READY device=m0 timeout=60\n"
+        "wait BLOCK_JOB_COMPLETED device=m0 timeout=3600\n"
+        "blockdev-backup job-id=b0,device=src,target=tgt,sync=full,"
+        "speed=4096\n"
+        "wait BLOCK_JOB_COMPLETED device=b0 timeout=1\n", &r, &msg, true);
+
+    assert_null(msg);
+    assert_int_equal(r, 0);
+    assert_non_null(strstr(t, "> wait BLOCK_JOB_COMPLETED device=m0 "
+                              "timeout=3600\nwait: hopeless: "));
+    assert_non_null(strstr(t, "> wait BLOCK_JOB_COMPLETED device=b0 "
+                              "timeout=1\n"));
+    /* One hopeless wait only: the mirror's. */
+    assert_int_equal(count(t, "wait: hopeless"), 1);
+    assert_null(strstr(t, "VIOLATION"));
+    free(t);
+}
+
 static void test_include_and_wait_timeout(void **state)
 {
     struct fx *f = *state;
@@ -315,6 +439,12 @@ int unit_run_tests(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sweep_invariants, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_hopeless_wait, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_run_wait_keeps_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_live_job_not_hopeless,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests_name("scenario", tests, NULL, NULL);
