@@ -61,6 +61,21 @@ bench_stack() { # $1 label, then the daemon command
 }
 
 bench_stack ceiling "$FUSE_CEILING" mnt -f
+# The machine's floor for the delay figure: a FUSE round trip at queue
+# depth 1 (on the ceiling) plus what a 1 ms sleep really takes here.
+if start "$FUSE_CEILING" mnt -f; then
+    run_fio ceiling-qd1 randread 4k 1
+    stop ceiling
+fi
+SLEEP_NS=$(python3 -c '
+import ctypes, time
+# The timer slack blkrig sets for its FUSE workers (PR_SET_TIMERSLACK).
+ctypes.CDLL(None).prctl(29, 1000, 0, 0, 0)
+n = 2000
+t = time.monotonic_ns()
+for _ in range(n):
+    time.sleep(0.001)
+print((time.monotonic_ns() - t) // n)')
 bench_stack qsd-null qemu-storage-daemon $NULL_Q $EXP,node-name=n
 bench_stack blkrig-null "$BLKRIG" serve $NULL_Q $EXP,node-name=n
 if "$BLKRIG" serve $NULL_Q --blockdev driver=blkdebug,node-name=d,image=n \
@@ -108,6 +123,14 @@ if [ -n "$DELAY" ]; then
     echo
     echo "blkdebug delay-ns=1000000 on reads, 4k randread qd 32: $DELAY IOPS" \
          "($(ratio "$DELAY" 32000) x the 32,000 IOPS a 1 ms delay allows)"
+    QD1=${R[ceiling-qd1,randread]:-0}
+    if [ "$QD1" -gt 0 ]; then
+        FLOOR=$(awk -v s="$SLEEP_NS" -v q="$QD1" \
+            'BEGIN { printf "%d", 32 / (s / 1e9 + 1 / q) }')
+        echo "machine floor: a 1 ms sleep takes $((SLEEP_NS / 1000)) us here," \
+             "a FUSE round trip at qd 1 $(awk -v q="$QD1" 'BEGIN { printf "%.0f", 1e6 / q }') us:" \
+             "at most $FLOOR IOPS at qd 32 ($(ratio "$DELAY" "$FLOOR") x of it)"
+    fi
 fi
 echo
 echo "blkrig peak RSS: ${HWM[*]}"
