@@ -1379,10 +1379,16 @@ static int zero_or_discard(struct bd_node *bs, uint64_t off, uint64_t bytes,
                 continue;
             }
             free_old = true;
-            /* With a backing file, a discarded cluster must not show the
-             * backing data again (v3 has zero clusters for that). */
-            entry = (bs->backing && s->version >= 3) ? QCOW_OFLAG_ZERO : 0;
-            if (t == QCOW2_CLUSTER_ZERO_PLAIN && entry) {
+            /* A discarded cluster reads back as zeroes on v3 (QEMU's
+             * discard without full_discard): a zero cluster replaces
+             * allocated data, and with a backing file the backing data
+             * must not show again. unmap false is the full discard of a
+             * shrink, which leaves nothing behind. */
+            entry = (unmap && s->version >= 3 &&
+                     (bs->backing || t == QCOW2_CLUSTER_NORMAL ||
+                      t == QCOW2_CLUSTER_COMPRESSED ||
+                      t == QCOW2_CLUSTER_ZERO_ALLOC)) ? QCOW_OFLAG_ZERO : 0;
+            if (t == QCOW2_CLUSTER_ZERO_PLAIN && unmap) {
                 continue;
             }
         }
@@ -1605,7 +1611,7 @@ static int qcow2_truncate(struct bd_node *bs, int64_t size, bool exact,
 
         if (start < s->size) {
             ret = zero_or_discard(bs, start, BD_ROUND_UP(s->size,
-                                  s->cluster_size) - start, false, true);
+                                  s->cluster_size) - start, false, false);
         }
         if (ret == 0) {
             ret = write_caches(bs);
