@@ -730,6 +730,55 @@ static void test_bitmap_matrix(void **state)
     }
 }
 
+/* Offset of the only job, from query-block-jobs. */
+static int64_t job_offset(struct fixture *f)
+{
+    char *msg;
+    json_t *info = qmp(f, "query-block-jobs", "{}", &msg);
+    int64_t off;
+
+    assert_non_null(info);
+    off = (int64_t)json_integer_value(json_object_get(json_array_get(info, 0),
+                                                      "offset"));
+    json_decref(info);
+    return off;
+}
+
+/*
+ * x-perf max-workers=1 copies one chunk at a time, in order: a target
+ * write failing at 2 MiB stops the job after exactly the first 32 clusters,
+ * and with bitmap-mode=always the uncopied rest stays in the bitmap. A
+ * guest write while the job is paused copies its cluster at once, and the
+ * progress shows it without waiting for the body to run again (QEMU's
+ * block-copy advances the job's meter itself; blkrig used to show it only
+ * after the next pass, so the cancelled event missed it).
+ */
+static void test_max_workers_serial(void **state)
+{
+    struct fixture *f = *state;
+
+    ok(f, "block-dirty-bitmap-add", "{\"node\":\"src\",\"name\":\"w\"}");
+    /* Only the first write at or past 2 MiB fails: with chunks in
+     * parallel that would cost one cluster, serially it ends the pass. */
+    set_fault(f->tgt, true, EIO, 1, 2 << 20);
+    ok(f, "blockdev-backup", "{\"job-id\":\"s\",\"device\":\"src\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"bitmap\":\"w\","
+       "\"bitmap-mode\":\"always\",\"on-target-error\":\"stop\","
+       "\"x-perf\":{\"max-workers\":1,\"max-chunk\":65536}}");
+    wait_status(f, "s", "paused");
+    assert_int_equal(job_offset(f), 32 * CL);
+    clear_fault();
+    guest_write(f, 60 * CL, 512, 0x33);
+    assert_int_equal(job_offset(f), 33 * CL);
+    ok(f, "job-cancel", "{\"id\":\"s\"}");
+    wait_idle(f);
+    assert_non_null(strstr(f->log, "s:BLOCK_JOB_CANCELLED"));
+    /* W = {60}, R = {32..63} without 60, which the guest write copied. */
+    assert_int_equal(bitmap_count(f, "w"), 32 * CL);
+    assert_false(target_cluster_zero(f, 60));
+    assert_true(target_cluster_zero(f, 61));
+}
+
 static void test_validation(void **state)
 {
     struct fixture *f = *state;
@@ -1229,6 +1278,7 @@ int unit_run_tests(void)
         T(test_incremental_chain),
         T(test_bitmap_always_failure),
         T(test_bitmap_matrix),
+        T(test_max_workers_serial),
         T(test_validation),
         T(test_verbs),
         T(test_cancel_pending),
