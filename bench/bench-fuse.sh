@@ -16,6 +16,7 @@
 set -u
 : "${BLKRIG:?}" "${FUSE_CEILING:?}"
 RT=${RT:-4}
+HERE=$(cd "$(dirname "$0")" && pwd)
 W=${BENCH_DIR:-$(mktemp -d /tmp/blkrig-bench.XXXXXX)}
 mkdir -p "$W"
 cd "$W" || exit 1
@@ -23,13 +24,8 @@ for c in fio qemu-storage-daemon qemu-img; do
     command -v $c >/dev/null || { echo "bench-fuse: $c not installed"; exit 1; }
 done
 
-PID=
-cleanup() {
-    [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    grep -q " $W/mnt fuse" /proc/mounts && umount -l "$W/mnt"
-    [ -z "${BENCH_DIR:-}" ] && rm -rf "$W"
-}
-trap cleanup EXIT
+BENCH_NAME=bench-fuse
+. "$HERE/fuse-lib.sh"
 
 [ -f base.img ] || {
     qemu-img create -f raw base.img 1G >/dev/null
@@ -38,43 +34,6 @@ trap cleanup EXIT
 }
 
 WORKLOADS=("randread 4k 32" "randwrite 4k 32" "read 1M 8" "write 1M 8")
-declare -A R     # R[stack,workload] = figure (IOPS for 4k, MiB/s for 1M)
-HWM=()
-
-start() { # command...; waits for the mount
-    rm -f mnt; touch mnt
-    "$@" >daemon.log 2>&1 &
-    PID=$!
-    for ((i = 0; i < 200; i++)); do
-        grep -q " $W/mnt fuse" /proc/mounts && stat mnt >/dev/null 2>&1 &&
-            return 0
-        kill -0 $PID 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "bench-fuse: could not start: $*"; cat daemon.log
-    return 1
-}
-
-stop() { # $1 label: records peak RSS for blkrig stacks
-    local hwm
-    hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status 2>/dev/null)
-    case $1 in blkrig*) HWM+=("$1=${hwm:-?} kB") ;; esac
-    kill -TERM $PID; wait $PID 2>/dev/null
-    PID=
-}
-
-run_fio() { # $1 stack, $2 rw, $3 bs, $4 depth
-    local out v
-    out=$(fio --name=b --filename=mnt --rw=$2 --bs=$3 --iodepth=$4 \
-        --ioengine=libaio --direct=1 --size=1G --runtime=$RT --time_based \
-        --group_reporting --output-format=terse --terse-version=3 2>/dev/null)
-    # terse v3: read bw KiB/s field 7, iops 8; write bw 48, iops 49.
-    v=$(awk -F';' -v rw=$2 -v bs=$3 '{
-        if (rw ~ /read/) { bw = $7; iops = $8 } else { bw = $48; iops = $49 }
-        if (bs == "4k") printf "%d", iops; else printf "%.0f", bw / 1024 }' \
-        <<<"$out")
-    R[$1,$2]=${v:-0}
-}
 
 suite() { # $1 stack
     local w
@@ -102,6 +61,21 @@ bench_stack() { # $1 label, then the daemon command
 }
 
 bench_stack ceiling "$FUSE_CEILING" mnt -f
+# The machine's floor for the delay figure: a FUSE round trip at queue
+# depth 1 (on the ceiling) plus what a 1 ms sleep really takes here.
+if start "$FUSE_CEILING" mnt -f; then
+    run_fio ceiling-qd1 randread 4k 1
+    stop ceiling
+fi
+SLEEP_NS=$(python3 -c '
+import ctypes, time
+# The timer slack blkrig sets for its FUSE workers (PR_SET_TIMERSLACK).
+ctypes.CDLL(None).prctl(29, 1000, 0, 0, 0)
+n = 2000
+t = time.monotonic_ns()
+for _ in range(n):
+    time.sleep(0.001)
+print((time.monotonic_ns() - t) // n)')
 bench_stack qsd-null qemu-storage-daemon $NULL_Q $EXP,node-name=n
 bench_stack blkrig-null "$BLKRIG" serve $NULL_Q $EXP,node-name=n
 if "$BLKRIG" serve $NULL_Q --blockdev driver=blkdebug,node-name=d,image=n \
@@ -129,9 +103,6 @@ if [ $HAVE_BLKDEBUG = 1 ]; then
     fi
 fi
 
-ratio() { # a b
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
-}
 
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs" \
@@ -152,6 +123,14 @@ if [ -n "$DELAY" ]; then
     echo
     echo "blkdebug delay-ns=1000000 on reads, 4k randread qd 32: $DELAY IOPS" \
          "($(ratio "$DELAY" 32000) x the 32,000 IOPS a 1 ms delay allows)"
+    QD1=${R[ceiling-qd1,randread]:-0}
+    if [ "$QD1" -gt 0 ]; then
+        FLOOR=$(awk -v s="$SLEEP_NS" -v q="$QD1" \
+            'BEGIN { printf "%d", 32 / (s / 1e9 + 1 / q) }')
+        echo "machine floor: a 1 ms sleep takes $((SLEEP_NS / 1000)) us here," \
+             "a FUSE round trip at qd 1 $(awk -v q="$QD1" 'BEGIN { printf "%.0f", 1e6 / q }') us:" \
+             "at most $FLOOR IOPS at qd 32 ($(ratio "$DELAY" "$FLOOR") x of it)"
+    fi
 fi
 echo
 echo "blkrig peak RSS: ${HWM[*]}"

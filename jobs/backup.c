@@ -52,6 +52,7 @@ struct backup_job {
     enum backup_bitmap_mode bitmap_mode;
     int64_t len;
     int64_t chunk;
+    int workers;                    /* chunks in flight at most */
 
     /* Bytes copied, by the body or by guest writes (see the header). */
     atomic_int_fast64_t copied;
@@ -63,6 +64,16 @@ static void backup_progress(void *opaque, int64_t bytes)
     struct backup_job *bj = opaque;
 
     atomic_fetch_add(&bj->copied, bytes);
+}
+
+/* Copies made by guest writes while the body is parked (paused after an
+ * error, or waiting in pending) count at once, as in QEMU, where the
+ * filter's block-copy advances the job's progress meter itself. */
+static int64_t backup_job_progress(struct job *job)
+{
+    struct backup_job *bj = (struct backup_job *)job;
+
+    return atomic_load(&bj->copied);
 }
 
 static void sync_progress(struct backup_job *bj)
@@ -144,12 +155,16 @@ static int backup_pass_serial(struct backup_job *bj, bool *is_read)
 }
 
 /*
- * Without a speed limit a pass runs up to BACKUP_WORKERS chunks at once,
- * as QEMU's block-copy does: the first BACKUP_WORKERS chunks start
+ * Without a speed limit a pass runs up to x-perf.max-workers chunks at
+ * once (64 by default), as QEMU's block-copy does: the first chunks start
  * together, each worker then takes the next dirty chunk until the pass
  * failed or a pause or cancel was requested. A failure lets the chunks in
  * flight finish, so the progress at failure matches QEMU's (e.g. 3 of
- * 4 MiB when one of four 1 MiB chunks fails).
+ * 4 MiB when one of four 1 MiB chunks fails). max-workers=1 copies in
+ * order and stops at the first failing chunk, which is what makes the
+ * set of uncopied clusters after a failure predictable (iotest 257).
+ * QEMU allows up to INT_MAX workers; more than BACKUP_WORKERS threads
+ * would buy nothing on images this tool is used with, so we cap there.
  */
 #define BACKUP_WORKERS 64
 
@@ -239,7 +254,7 @@ static int backup_pass(struct backup_job *bj, bool *is_read)
     memset(&ps, 0, sizeof(ps));
     ps.bj = bj;
     pthread_mutex_init(&ps.lock, NULL);
-    for (n = 0; n < BACKUP_WORKERS; n++) {
+    for (n = 0; n < bj->workers; n++) {
         int64_t off = block_copy_next_dirty(bj->bcs, ps.cursor);
 
         if (off < 0) {
@@ -419,6 +434,7 @@ static const struct job_driver backup_driver = {
     .commit = backup_commit,
     .abort = backup_abort,
     .clean = backup_clean,
+    .progress = backup_job_progress,
     .free = backup_free,
 };
 
@@ -527,6 +543,19 @@ struct job *backup_job_create(struct job_manager *m,
     bj->len = len;
     bj->chunk = p->max_chunk ? BD_ROUND_DOWN(p->max_chunk, cs)
                              : BD_MAX(cs, BACKUP_CHUNK);
+    bj->workers = p->max_workers > 0 && p->max_workers < BACKUP_WORKERS
+                  ? (int)p->max_workers : BACKUP_WORKERS;
+    if (p->discard_source && bd_is_read_only(p->source)) {
+        /* QEMU's filter takes write on the source for discard-source,
+         * which the job's own parent on the filter cannot get from a
+         * read-only node: the job is dropped again (created -> null). */
+        bd_error_setg(errp, "Block node is read-only");
+        if (frozen) {
+            bd_dirty_bitmap_reclaim(p->bitmap);
+        }
+        job_early_fail(&bj->job);
+        return NULL;
+    }
     block_copy_set_compress(bcs, p->compress);
     block_copy_set_discard_source(bcs, p->discard_source);
 

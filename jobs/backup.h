@@ -57,6 +57,7 @@ struct backup_params {
     const char *filter_node_name;   /* NULL: generated */
     bool discard_source;
     int64_t max_chunk;              /* x-perf: 0 = unlimited */
+    int64_t max_workers;            /* x-perf: 0 = default (64) */
     int64_t min_cluster_size;       /* x-perf: 0 = default */
     struct job_txn *txn;            /* grouped transaction or NULL */
 };

@@ -280,8 +280,17 @@ static void transition(struct job *job, enum job_status to)
     pthread_cond_broadcast(&job->mgr->idle_cond);
 }
 
+/* Pick up progress the driver counted outside the lock (lock held). */
+static void refresh_progress(struct job *job)
+{
+    if (job->drv->progress) {
+        job->progress_current = job->drv->progress(job);
+    }
+}
+
 static json_t *block_job_event_data(struct job *job)
 {
+    refresh_progress(job);
     return json_pack("{s:s, s:s, s:I, s:I, s:I}",
                      "type", job_type_names[job->drv->type],
                      "device", job->id ? job->id : "",
@@ -1112,6 +1121,7 @@ json_t *job_query_info(struct job *job)
     json_t *o;
 
     job_lock(job->mgr);
+    refresh_progress(job);
     o = json_pack("{s:s, s:s, s:s, s:I, s:I}",
                   "id", job->id ? job->id : "",
                   "type", job_type_names[job->drv->type],
@@ -1132,6 +1142,7 @@ json_t *job_query_block_info(struct job *job)
     json_t *o;
 
     job_lock(job->mgr);
+    refresh_progress(job);
     o = json_pack("{s:s, s:s, s:I, s:I, s:b, s:b, s:I, s:s, s:b, s:s, "
                   "s:b, s:b}",
                   "type", job_type_names[job->drv->type],

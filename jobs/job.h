@@ -140,6 +140,11 @@ struct job_driver {
     bool (*idle)(struct job *job);
     /* Add type-specific fields to a BlockJobInfo (mirror: actively-synced). */
     void (*query)(struct job *job, json_t *info);
+    /* Bytes done so far, for drivers whose progress also advances on
+     * threads that may not take the job lock (backup: copy-before-write on
+     * guest writes). Called with the lock held before progress is shown
+     * in a query or an event; must not block. May be NULL. */
+    int64_t (*progress)(struct job *job);
     /* Free the job driver's state (the struct job embedding it). */
     void (*free)(struct job *job);
 };

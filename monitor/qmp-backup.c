@@ -341,6 +341,7 @@ static int parse_common(struct bd_graph *g, struct bd_node *bs, json_t *args,
             return -EINVAL;
         }
         p->max_chunk = c ? (int64_t)json_integer_value(c) : 0;
+        p->max_workers = w ? (int64_t)json_integer_value(w) : 0;
         p->min_cluster_size = mc ? (int64_t)json_integer_value(mc) : 0;
     }
 

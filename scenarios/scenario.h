@@ -99,5 +99,8 @@ char *sc_file_groups(const char *path);
  * timing figures, QMP event timestamps, the scratch directory. Returns a
  * new string. */
 char *sc_filter_line(const char *line, const char *test_dir);
+/* Replace every occurrence of PATH in S (freed) with TOKEN; S itself when
+ * PATH is NULL or empty. */
+char *sc_replace_path(char *s, const char *path, const char *token);
 
 #endif

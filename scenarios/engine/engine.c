@@ -101,6 +101,9 @@ static void sc_out(struct sc *sc, const char *fmt, ...)
     for (line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         filtered = sc_filter_line(line, sc->o->test_dir);
+        /* `sh "${BLKRIG}" ...` echoes the binary's path, which depends on
+         * where the tree was built: goldens must not. */
+        filtered = sc_replace_path(filtered, sc->o->blkrig, "BLKRIG");
         fprintf(sc->out, "%s\n", filtered);
         free(filtered);
     }
@@ -185,15 +188,22 @@ char *sc_filter_line(const char *line, const char *test_dir)
         }
     }
     /* The scratch directory. */
-    if (test_dir && *test_dir) {
-        size_t n = strlen(test_dir);
+    return sc_replace_path(s, test_dir, "TEST_DIR");
+}
 
-        while ((p = strstr(s, test_dir))) {
-            char *t = bd_strdup_printf("%.*sTEST_DIR%s", (int)(p - s), s,
-                                       p + n);
-            free(s);
-            s = t;
-        }
+char *sc_replace_path(char *s, const char *path, const char *token)
+{
+    size_t n = path ? strlen(path) : 0;
+    char *p;
+
+    if (!n) {
+        return s;
+    }
+    while ((p = strstr(s, path))) {
+        char *t = bd_strdup_printf("%.*s%s%s", (int)(p - s), s, token, p + n);
+
+        free(s);
+        s = t;
     }
     return s;
 }

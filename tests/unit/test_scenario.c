@@ -412,6 +412,13 @@ static void test_filters_and_groups(void **state)
     s = sc_filter_line("nothing to do", "/tmp/x");
     assert_string_equal(s, "nothing to do");
     free(s);
+    s = sc_replace_path(bd_strdup("sh \"/b/blkrig\" io; /b/blkrig"),
+                        "/b/blkrig", "BLKRIG");
+    assert_string_equal(s, "sh \"BLKRIG\" io; BLKRIG");
+    free(s);
+    s = sc_replace_path(bd_strdup("kept"), NULL, "BLKRIG");
+    assert_string_equal(s, "kept");
+    free(s);
 
     path = write_case(f, "g.scn", "# group: backup quick\n"
                                   "  # group: policy\necho hi\n");

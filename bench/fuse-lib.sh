@@ -1,0 +1,55 @@
+# bench/fuse-lib.sh - shared by the FUSE benchmarks (sourced): start a
+# daemon that mounts $W/mnt, stop it recording blkrig's peak RSS, run one
+# fio workload on the mountpoint, print ratios. The caller sets W (work
+# directory, current directory) and RT (seconds per fio run) and names
+# itself in BENCH_NAME for messages.
+
+PID=
+cleanup() {
+    [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    grep -q " $W/mnt fuse" /proc/mounts && umount -l "$W/mnt"
+    [ -z "${BENCH_DIR:-}" ] && rm -rf "$W"
+}
+trap cleanup EXIT
+
+declare -A R     # R[stack,workload] = figure (IOPS for 4k, MiB/s for 1M)
+HWM=()
+
+start() { # command...; waits for the mount
+    rm -f mnt; touch mnt
+    "$@" >daemon.log 2>&1 &
+    PID=$!
+    for ((i = 0; i < 200; i++)); do
+        grep -q " $W/mnt fuse" /proc/mounts && stat mnt >/dev/null 2>&1 &&
+            return 0
+        kill -0 $PID 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "${BENCH_NAME:-bench}: could not start: $*"; cat daemon.log
+    return 1
+}
+
+stop() { # $1 label: records peak RSS for blkrig stacks
+    local hwm
+    hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status 2>/dev/null)
+    case $1 in blkrig*) HWM+=("$1=${hwm:-?} kB") ;; esac
+    kill -TERM $PID; wait $PID 2>/dev/null
+    PID=
+}
+
+run_fio() { # $1 stack, $2 rw, $3 bs, $4 depth
+    local out v
+    out=$(fio --name=b --filename=mnt --rw=$2 --bs=$3 --iodepth=$4 \
+        --ioengine=libaio --direct=1 --size=1G --runtime=$RT --time_based \
+        --group_reporting --output-format=terse --terse-version=3 2>/dev/null)
+    # terse v3: read bw KiB/s field 7, iops 8; write bw 48, iops 49.
+    v=$(awk -F';' -v rw=$2 -v bs=$3 '{
+        if (rw ~ /read/) { bw = $7; iops = $8 } else { bw = $48; iops = $49 }
+        if (bs == "4k") printf "%d", iops; else printf "%.0f", bw / 1024 }' \
+        <<<"$out")
+    R[$1,$2]=${v:-0}
+}
+
+ratio() { # a b
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
+}
