@@ -41,7 +41,6 @@ image() { # $1 case: the image to serve
     esac
 }
 
-declare -A BEST
 for ((r = 0; r < ROUNDS; r++)); do
     for c in allocating allocated; do
         for d in qsd blkrig; do
@@ -55,8 +54,6 @@ for ((r = 0; r < ROUNDS; r++)); do
             esac
             run_fio $d-$c randwrite 4k 32
             stop $d-$c
-            v=${R[$d-$c,randwrite]}
-            [ "$v" -gt "${BEST[$d-$c]:-0}" ] && BEST[$d-$c]=$v
             # A clean image after every run: the daemon must have left it so.
             qemu-img check -q "$img" ||
                 echo "bench-qcow2: qemu-img check failed on $img after $d"
@@ -70,8 +67,8 @@ echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs
 echo "qcow2 through FUSE, 4k randwrite qd 32, ${RT}s per run, best of $ROUNDS (IOPS)"
 printf '%-12s %10s %10s %8s\n' image qsd blkrig x-qsd
 for c in allocating allocated; do
-    printf '%-12s %10s %10s %8s\n' $c "${BEST[qsd-$c]}" "${BEST[blkrig-$c]}" \
-        "$(ratio "${BEST[blkrig-$c]}" "${BEST[qsd-$c]}")"
+    q=${R[qsd-$c,randwrite]} b=${R[blkrig-$c,randwrite]}
+    printf '%-12s %10s %10s %8s\n' $c "$q" "$b" "$(ratio "$b" "$q")"
 done
 echo
 echo "blkrig peak RSS: ${HWM[*]}"
