@@ -21,13 +21,6 @@ set -u
 RT=${RT:-4}
 ROUNDS=${ROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=${BENCH_DIR:-$(mktemp -d /tmp/blkrig-bench.XXXXXX)}
-mkdir -p "$W"
-cd "$W" || exit 1
-for c in fio qemu-storage-daemon qemu-img; do
-    command -v $c >/dev/null || { echo "bench-fuse: $c not installed"; exit 1; }
-done
-
 BENCH_NAME=bench-fuse
 . "$HERE/fuse-lib.sh"
 

@@ -18,13 +18,6 @@ set -u
 RT=${RT:-4}
 ROUNDS=${ROUNDS:-2}
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=${BENCH_DIR:-$(mktemp -d /tmp/blkrig-bench-qcow2.XXXXXX)}
-mkdir -p "$W"
-cd "$W" || exit 1
-for c in fio qemu-storage-daemon qemu-img; do
-    command -v $c >/dev/null || { echo "bench-qcow2: $c not installed"; exit 1; }
-done
-
 BENCH_NAME=bench-qcow2
 . "$HERE/fuse-lib.sh"
 

@@ -1,8 +1,16 @@
 # bench/fuse-lib.sh - shared by the FUSE benchmarks (sourced): start a
 # daemon that mounts $W/mnt, stop it recording blkrig's peak RSS, run one
-# fio workload on the mountpoint, print ratios. The caller sets W (work
-# directory, current directory) and RT (seconds per fio run) and names
-# itself in BENCH_NAME for messages.
+# fio workload on the mountpoint, print ratios. The caller sets RT
+# (seconds per fio run) and names itself in BENCH_NAME; sourcing this file
+# makes the work directory W (BENCH_DIR, or a temporary one removed at
+# exit) current and checks for the tools every FUSE benchmark runs.
+
+W=${BENCH_DIR:-$(mktemp -d "/tmp/blkrig-$BENCH_NAME.XXXXXX")}
+mkdir -p "$W"
+cd "$W" || exit 1
+for c in fio qemu-storage-daemon qemu-img; do
+    command -v $c >/dev/null || { echo "$BENCH_NAME: $c not installed"; exit 1; }
+done
 
 PID=
 cleanup() {
