@@ -1468,7 +1468,12 @@ static struct bd_node *open_node(struct bd_graph *g, const char *filename,
         if (filename || bd_opts_has_prefix(options, "file")) {
             if (!json_object_get(options, "file")) {
                 json_t *file_opts = bd_opts_extract(options, "file");
-                int pflags = flags & BD_O_INHERIT_MASK;
+                /* The format's own options are not parsed yet, so its
+                 * discard setting cannot be inherited here. QEMU lets
+                 * lower layers default to discard=unmap whatever the
+                 * parent says, since the parent filters discards itself;
+                 * so does this implicit protocol node. */
+                int pflags = (flags & BD_O_INHERIT_MASK) | BD_O_UNMAP;
 
                 probed = drv == NULL;
                 proto = open_protocol_and_probe(g, filename, file_opts,

@@ -654,8 +654,10 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
         }
     }
     /* FUA is taken (and emulated here with a flush) so that compressed
-     * and VM-state writes can skip it, as QEMU's do. */
-    bs->supported_write_flags = BD_REQ_FUA;
+     * and VM-state writes can skip it, as QEMU's do. Compressed writes
+     * are announced so that backup's compress option accepts qcow2
+     * targets (QEMU: the driver has a compressed-write callback). */
+    bs->supported_write_flags = BD_REQ_FUA | BD_REQ_WRITE_COMPRESSED;
     bs->supported_zero_flags = BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK |
                                BD_REQ_FUA;
     return 0;
@@ -1377,10 +1379,16 @@ static int zero_or_discard(struct bd_node *bs, uint64_t off, uint64_t bytes,
                 continue;
             }
             free_old = true;
-            /* With a backing file, a discarded cluster must not show the
-             * backing data again (v3 has zero clusters for that). */
-            entry = (bs->backing && s->version >= 3) ? QCOW_OFLAG_ZERO : 0;
-            if (t == QCOW2_CLUSTER_ZERO_PLAIN && entry) {
+            /* A discarded cluster reads back as zeroes on v3 (QEMU's
+             * discard without full_discard): a zero cluster replaces
+             * allocated data, and with a backing file the backing data
+             * must not show again. unmap false is the full discard of a
+             * shrink, which leaves nothing behind. */
+            entry = (unmap && s->version >= 3 &&
+                     (bs->backing || t == QCOW2_CLUSTER_NORMAL ||
+                      t == QCOW2_CLUSTER_COMPRESSED ||
+                      t == QCOW2_CLUSTER_ZERO_ALLOC)) ? QCOW_OFLAG_ZERO : 0;
+            if (t == QCOW2_CLUSTER_ZERO_PLAIN && unmap) {
                 continue;
             }
         }
@@ -1603,7 +1611,7 @@ static int qcow2_truncate(struct bd_node *bs, int64_t size, bool exact,
 
         if (start < s->size) {
             ret = zero_or_discard(bs, start, BD_ROUND_UP(s->size,
-                                  s->cluster_size) - start, false, true);
+                                  s->cluster_size) - start, false, false);
         }
         if (ret == 0) {
             ret = write_caches(bs);

@@ -548,6 +548,17 @@ struct job *backup_job_create(struct job_manager *m,
                              : BD_MAX(cs, BACKUP_CHUNK);
     bj->workers = p->max_workers > 0 && p->max_workers < BACKUP_WORKERS
                   ? (int)p->max_workers : BACKUP_WORKERS;
+    if (p->discard_source && bd_is_read_only(p->source)) {
+        /* QEMU's filter takes write on the source for discard-source,
+         * which the job's own parent on the filter cannot get from a
+         * read-only node: the job is dropped again (created -> null). */
+        bd_error_setg(errp, "Block node is read-only");
+        if (frozen) {
+            bd_dirty_bitmap_reclaim(p->bitmap);
+        }
+        job_early_fail(&bj->job);
+        return NULL;
+    }
     block_copy_set_compress(bcs, p->compress);
     block_copy_set_discard_source(bcs, p->discard_source);
 

@@ -264,9 +264,9 @@ static void buf_put(struct block_copy *s, void *buf, int64_t bytes)
     free(buf);
 }
 
-/* Copy one claimed run; no lock held. */
-static int do_copy(struct block_copy *s, int64_t off, int64_t bytes,
-                   bool *error_is_read)
+/* Read [off, off+bytes) from the source and write it to the target. */
+static int copy_data(struct block_copy *s, int64_t off, int64_t bytes,
+                     bool *error_is_read)
 {
     struct bd_qiov q;
     void *buf = buf_get(s, bytes);
@@ -286,15 +286,80 @@ static int do_copy(struct block_copy *s, int64_t off, int64_t bytes,
     }
     if (ret < 0) {
         *error_is_read = false;
-        goto out;
-    }
-    if (s->discard_source) {
-        /* Advisory, as in QEMU: a failed discard does not fail the copy. */
-        bd_child_pdiscard(s->source, off, bytes);
     }
 out:
     bd_qiov_destroy(&q);
     buf_put(s, buf, bytes);
+    return ret;
+}
+
+/*
+ * Length of the run at off that reads as zero on the source: whole
+ * clusters, or up to off+bytes when the run reaches it; 0 for data or
+ * when the status is unknown.
+ */
+static int64_t source_zero_run(struct block_copy *s, int64_t off,
+                               int64_t bytes)
+{
+    int64_t pnum = 0;
+    int st = bd_node_block_status(s->source->node, off, bytes, &pnum,
+                                  NULL, NULL);
+
+    if (st < 0 || !(st & BD_BLOCK_ZERO) || pnum <= 0) {
+        return 0;
+    }
+    if (pnum >= bytes) {
+        return bytes;
+    }
+    return BD_ROUND_DOWN(pnum, s->cluster);
+}
+
+/*
+ * Compressed copies take their zeroes from the source's block status, as
+ * QEMU's block-copy does: a region that reads as zero there becomes a
+ * plain write-zeroes on the target (a zero cluster in qcow2, not a
+ * compressed one), while zeroes stored as data are compressed like any
+ * other data. The buffer check of copy_data cannot tell the two apart.
+ */
+static int copy_compressed(struct block_copy *s, int64_t off, int64_t bytes,
+                           bool *error_is_read)
+{
+    int64_t done = 0;
+    int ret = 0;
+
+    while (done < bytes && ret == 0) {
+        int64_t n = source_zero_run(s, off + done, bytes - done);
+
+        if (n > 0) {
+            ret = bd_child_pwrite_zeroes(s->target, off + done, n, 0);
+            if (ret < 0) {
+                *error_is_read = false;
+            }
+        } else {
+            /* Data clusters up to the next zero run. */
+            n = BD_MIN(s->cluster, bytes - done);
+            while (done + n < bytes &&
+                   source_zero_run(s, off + done + n, bytes - done - n) == 0) {
+                n = BD_MIN(n + s->cluster, bytes - done);
+            }
+            ret = copy_data(s, off + done, n, error_is_read);
+        }
+        done += n;
+    }
+    return ret;
+}
+
+/* Copy one claimed run; no lock held. */
+static int do_copy(struct block_copy *s, int64_t off, int64_t bytes,
+                   bool *error_is_read)
+{
+    int ret = s->compress ? copy_compressed(s, off, bytes, error_is_read)
+                          : copy_data(s, off, bytes, error_is_read);
+
+    if (ret == 0 && s->discard_source) {
+        /* Advisory, as in QEMU: a failed discard does not fail the copy. */
+        bd_child_pdiscard(s->source, off, bytes);
+    }
     return ret;
 }
 

@@ -2,8 +2,9 @@
  * tests/unit/test_backup.c - jobs/backup.c, driver/copy-before-write.c and
  * monitor/qmp-backup.c + qmp-jobs.c driven through their QMP table entries
  * on real files: data, point in time, error policies (faults from a file
- * syscall table), bitmap sync modes, validation messages, job verbs and
- * grouped transactions. Event sequences are those of specs/jobs.md §1.4.
+ * syscall table), bitmap sync modes, validation messages, job verbs,
+ * grouped transactions, compress into qcow2 and discard-source. Event
+ * sequences are those of specs/jobs.md §1.4.
  */
 #include "common/config.h"
 
@@ -24,6 +25,7 @@
 #include "driver/block.h"
 #include "driver/dirty-bitmap.h"
 #include "driver/file-sys.h"
+#include "driver/qcow2.h"
 #include "jobs/job.h"
 #include "jobs/txn-actions.h"
 #include "monitor/monitor.h"
@@ -970,6 +972,297 @@ static void test_sync_none(void **state)
     close(fd);
 }
 
+/* ------------------------------------------------------------------ */
+/* compress and discard-source (specs/jobs.md §3.4 step 6)              */
+
+static void add_node(struct fixture *f, const char *json)
+{
+    struct bd_error *err = NULL;
+    json_error_t jerr;
+    json_t *o = json_loads(json, 0, &jerr);
+
+    assert_non_null(o);
+    if (!bd_blockdev_add(f->g, o, false, &err)) {
+        fail_msg("blockdev-add %s: %s", json, err->msg);
+    }
+    json_decref(o);
+}
+
+/*
+ * The source of the compat case 254: 1 MiB of data, 1 MiB of zeroes
+ * written as data, a 1 MiB hole, 512 KiB of data, a hole to the end.
+ */
+#define MIXED_DATA1 (1 << 20)
+#define MIXED_ZDATA (2 << 20)
+#define MIXED_HOLE (3 << 20)
+#define MIXED_DATA2 ((3 << 20) + (512 << 10))
+
+static void make_mixed(const char *path, uint8_t *img)
+{
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    int64_t i;
+
+    assert_true(fd >= 0);
+    memset(img, 0, IMG_SIZE);
+    for (i = 0; i < MIXED_DATA1; i++) {
+        img[i] = (uint8_t)(0x5a + i / 4096);
+    }
+    for (i = MIXED_HOLE; i < MIXED_DATA2; i++) {
+        img[i] = 0x11;
+    }
+    assert_int_equal(ftruncate(fd, IMG_SIZE), 0);
+    assert_int_equal(pwrite(fd, img, MIXED_ZDATA, 0), MIXED_ZDATA);
+    assert_int_equal(pwrite(fd, img + MIXED_HOLE, MIXED_DATA2 - MIXED_HOLE,
+                            MIXED_HOLE), MIXED_DATA2 - MIXED_HOLE);
+    close(fd);
+}
+
+static void add_qcow2_target(struct fixture *f, const char *name,
+                             const char *path)
+{
+    struct qcow2_create_opts o;
+    struct bd_error *err = NULL;
+    char json[400];
+
+    memset(&o, 0, sizeof(o));
+    o.size = IMG_SIZE;
+    if (qcow2_create_file(path, &o, &err) < 0) {
+        fail_msg("create %s: %s", path, err->msg);
+    }
+    snprintf(json, sizeof(json), "{\"driver\":\"qcow2\",\"node-name\":\"%s\","
+             "\"file\":{\"driver\":\"file\",\"filename\":\"%s\"}}", name,
+             path);
+    add_node(f, json);
+}
+
+/* Read all of a node. */
+static void read_node(struct fixture *f, const char *name, uint8_t *buf)
+{
+    struct bd_qiov q;
+
+    bd_qiov_init_buf(&q, buf, IMG_SIZE);
+    assert_int_equal(bd_node_preadv(bd_graph_find_node(f->g, name), 0,
+                                    IMG_SIZE, &q, 0), 0);
+    bd_qiov_destroy(&q);
+}
+
+/* Count the clusters of a qcow2 node that are compressed. */
+static int compressed_clusters(struct fixture *f, const char *name,
+                               bool *map)
+{
+    struct bd_node *n = bd_graph_find_node(f->g, name);
+    int c;
+    int total = 0;
+
+    for (c = 0; c < IMG_SIZE / CL; c++) {
+        uint64_t count = 0;
+        int r = qcow2_node_compressed_at(n, (uint64_t)c * CL, CL, &count);
+
+        assert_true(r >= 0);
+        map[c] = r == 1;
+        total += r;
+    }
+    return total;
+}
+
+/* Block status bits of one cluster of a node. */
+static int cluster_status(struct fixture *f, const char *name, int c)
+{
+    int64_t pnum = 0;
+    int st = bd_node_block_status(bd_graph_find_node(f->g, name),
+                                  (int64_t)c * CL, CL, &pnum, NULL, NULL);
+
+    assert_true(st >= 0);
+    assert_int_equal(pnum, CL);
+    return st;
+}
+
+/*
+ * compress=true into qcow2: every cluster the source holds as data
+ * (zeroes written as data included) is a compressed cluster, the holes
+ * are zero clusters (QEMU takes zeroes from the source's block status,
+ * so the hole is not compressed), and the copy reads back equal.
+ * Without compress the same backup writes no compressed cluster.
+ */
+static void test_compress_qcow2(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *img = bd_malloc(IMG_SIZE);
+    uint8_t *back = bd_malloc(IMG_SIZE);
+    bool map[IMG_SIZE / CL];
+    char path[160];
+    char json[400];
+    int c;
+
+    snprintf(path, sizeof(path), "%s/mixed.img", f->dir);
+    make_mixed(path, img);
+    snprintf(json, sizeof(json), "{\"driver\":\"raw\",\"node-name\":"
+             "\"mixed\",\"file\":{\"driver\":\"file\",\"filename\":\"%s\"}}",
+             path);
+    add_node(f, json);
+    snprintf(path, sizeof(path), "%s/c.qcow2", f->dir);
+    add_qcow2_target(f, "cq", path);
+    snprintf(path, sizeof(path), "%s/p.qcow2", f->dir);
+    add_qcow2_target(f, "pq", path);
+
+    ok(f, "blockdev-backup", "{\"job-id\":\"c\",\"device\":\"mixed\","
+       "\"target\":\"cq\",\"sync\":\"full\",\"compress\":true}");
+    wait_idle(f);
+    log_is(f, "c:created c:running c:waiting c:pending c:BLOCK_JOB_COMPLETED "
+           "c:concluded c:null ");
+    /* 16 + 16 + 8 clusters of data, as QEMU's 40/64 compressed. */
+    assert_int_equal(compressed_clusters(f, "cq", map), 40);
+    for (c = 0; c < IMG_SIZE / CL; c++) {
+        int64_t off = (int64_t)c * CL;
+        bool data = off < MIXED_ZDATA || (off >= MIXED_HOLE &&
+                                          off < MIXED_DATA2);
+
+        if (map[c] != data) {
+            fail_msg("cluster %d: compressed %d, source data %d", c, map[c],
+                     data);
+        }
+        if (!data) {
+            /* A zero cluster: reads as zero, holds no data. */
+            int st = cluster_status(f, "cq", c);
+
+            assert_true(st & BD_BLOCK_ZERO);
+            assert_false(st & BD_BLOCK_DATA);
+        }
+    }
+    read_node(f, "cq", back);
+    assert_memory_equal(img, back, IMG_SIZE);
+
+    /* The control: no compress, no compressed cluster, same data. */
+    ok(f, "blockdev-backup", "{\"job-id\":\"p\",\"device\":\"mixed\","
+       "\"target\":\"pq\",\"sync\":\"full\"}");
+    wait_idle(f);
+    assert_int_equal(compressed_clusters(f, "pq", map), 0);
+    read_node(f, "pq", back);
+    assert_memory_equal(img, back, IMG_SIZE);
+    free(img);
+    free(back);
+}
+
+/*
+ * compress=true into a raw target is refused before anything happens,
+ * with QEMU's text; the name is the target's device name, empty for a
+ * node without a backend, so the message ends in a space.
+ */
+static void test_compress_raw_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    err_is(f, "blockdev-backup", "{\"job-id\":\"c\",\"device\":\"src\","
+           "\"target\":\"tgt\",\"sync\":\"full\",\"compress\":true}",
+           "Compression is not supported for this drive ");
+    assert_string_equal(f->log, "");
+    assert_string_equal(bd_node_driver_name(bd_blk_node(f->guest)), "raw");
+    assert_true(target_cluster_zero(f, 0));
+}
+
+/* Is every cluster of node `name` reading as zero without data? */
+static bool all_discarded(struct fixture *f, const char *name)
+{
+    int c;
+
+    for (c = 0; c < IMG_SIZE / CL; c++) {
+        int st = cluster_status(f, name, c);
+
+        if (!(st & BD_BLOCK_ZERO) || (st & BD_BLOCK_DATA)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool any_discarded(struct fixture *f, const char *name)
+{
+    int c;
+
+    for (c = 0; c < IMG_SIZE / CL; c++) {
+        if (!(cluster_status(f, name, c) & BD_BLOCK_DATA)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * discard-source=true: each copied range is discarded on the source once
+ * it is on the target, so a source opened with discard=unmap ends up all
+ * holes while the target holds the old data. With discard-source=false,
+ * or on a source with the default discard=ignore (the discard is
+ * advisory, as in QEMU), the source keeps every byte. A read-only source
+ * is refused with QEMU's permission error.
+ */
+static void test_discard_source(void **state)
+{
+    struct fixture *f = *state;
+    char orig[160];
+    char dsrc[160];
+    char cmd[700];
+    char json[400];
+
+    snprintf(orig, sizeof(orig), "%s/orig.img", f->dir);
+    snprintf(dsrc, sizeof(dsrc), "%s/dsrc.img", f->dir);
+    snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s %s", f->src, orig, f->src,
+             dsrc);
+    assert_int_equal(system(cmd), 0);
+    snprintf(json, sizeof(json), "{\"driver\":\"raw\",\"node-name\":\"ds\","
+             "\"discard\":\"unmap\",\"file\":{\"driver\":\"file\","
+             "\"filename\":\"%s\"}}", dsrc);
+    add_node(f, json);
+
+    /* discard-source=false: the source is untouched. */
+    ok(f, "blockdev-backup", "{\"job-id\":\"k\",\"device\":\"ds\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"discard-source\":false}");
+    wait_idle(f);
+    assert_true(files_equal(dsrc, orig));
+    assert_true(files_equal(f->tgt, orig));
+    assert_false(any_discarded(f, "ds"));
+
+    /* discard=ignore on the source: discard-source has nothing to do. */
+    ok(f, "blockdev-backup", "{\"job-id\":\"i\",\"device\":\"src\","
+       "\"target\":\"tgt2\",\"sync\":\"full\",\"discard-source\":true}");
+    wait_idle(f);
+    assert_true(files_equal(f->src, orig));
+    assert_true(files_equal(f->tgt2, orig));
+    assert_false(any_discarded(f, "src"));
+
+    /* discard-source=true on a discard=unmap source. */
+    make_file(f->tgt, IMG_SIZE, 0);
+    ok(f, "blockdev-backup", "{\"job-id\":\"d\",\"device\":\"ds\","
+       "\"target\":\"tgt\",\"sync\":\"full\",\"discard-source\":true}");
+    wait_idle(f);
+    log_is(f, "k:created k:running k:waiting k:pending k:BLOCK_JOB_COMPLETED "
+           "k:concluded k:null i:created i:running i:waiting i:pending "
+           "i:BLOCK_JOB_COMPLETED i:concluded i:null d:created d:running "
+           "d:waiting d:pending d:BLOCK_JOB_COMPLETED d:concluded d:null ");
+    assert_true(files_equal(f->tgt, orig));
+    assert_true(all_discarded(f, "ds"));
+    {
+        /* The holes are in the file itself, not just in the node's view. */
+        uint8_t *buf = bd_malloc(IMG_SIZE);
+        int fd = open(dsrc, O_RDONLY);
+
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, buf, IMG_SIZE, 0), IMG_SIZE);
+        close(fd);
+        assert_true(bd_buffer_is_zero(buf, IMG_SIZE));
+        free(buf);
+    }
+
+    /* Read-only source: QEMU's error; the job is created and dropped. */
+    snprintf(json, sizeof(json), "{\"driver\":\"raw\",\"node-name\":\"ro\","
+             "\"read-only\":true,\"discard\":\"unmap\",\"file\":{\"driver\":"
+             "\"file\",\"filename\":\"%s\"}}", orig);
+    add_node(f, json);
+    err_is(f, "blockdev-backup", "{\"job-id\":\"r\",\"device\":\"ro\","
+           "\"target\":\"tgt2\",\"sync\":\"full\",\"discard-source\":true}",
+           "Block node is read-only");
+    log_is(f, "r:created r:null ");
+}
+
 int unit_run_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -991,6 +1284,9 @@ int unit_run_tests(void)
         T(test_cancel_pending),
         T(test_grouped_transaction),
         T(test_sync_none),
+        T(test_compress_qcow2),
+        T(test_compress_raw_refused),
+        T(test_discard_source),
 #undef T
     };
 
