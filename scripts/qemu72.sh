@@ -4,7 +4,7 @@
 #
 #   scripts/qemu72.sh [DIR]      DIR defaults to build/qemu-7.2
 #
-# The compat tests 270-275 and 350-354 compare `blkrig serve` with it
+# The compat tests 270-277 and 350-354 compare `blkrig serve` with it
 # (docs/compat.md, "QEMU 7.2"). QEMU 10.0 (the oracle the specs were
 # measured with) is installed system-wide, so 7.2 cannot be installed next
 # to it with apt; instead Debian's qemu-system-common 7.2 package is
