@@ -136,4 +136,4 @@ if [ -n "$DELAY" ]; then
     fi
 fi
 echo
-echo "blkrig peak RSS: ${HWM[*]}"
+peak_rss

@@ -64,4 +64,4 @@ for c in allocating allocated; do
     printf '%-12s %10s %10s %8s\n' $c "$q" "$b" "$(ratio "$b" "$q")"
 done
 echo
-echo "blkrig peak RSS: ${HWM[*]}"
+peak_rss

@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 declare -A R     # R[stack,workload] = figure (IOPS for 4k, MiB/s for 1M)
-HWM=()
+declare -A HWM   # HWM[label] = the highest VmHWM (kB) seen over the runs
 
 start() { # command...; waits for the mount
     rm -f mnt; touch mnt
@@ -40,7 +40,9 @@ start() { # command...; waits for the mount
 stop() { # $1 label: records peak RSS for blkrig stacks
     local hwm
     hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status 2>/dev/null)
-    case $1 in blkrig*) HWM+=("$1=${hwm:-?} kB") ;; esac
+    case $1 in
+    blkrig*) [ "${hwm:-0}" -gt "${HWM[$1]:-0}" ] && HWM[$1]=$hwm ;;
+    esac
     kill -TERM $PID; wait $PID 2>/dev/null
     PID=
 }
@@ -60,6 +62,12 @@ run_fio() { # $1 stack, $2 rw, $3 bs, $4 depth
     v=${v:-0}
     [ "$v" -gt "${R[$1,$2]:-0}" ] && R[$1,$2]=$v
     R[$1,$2]=${R[$1,$2]:-0}
+}
+
+peak_rss() { # one line: label=kB for every blkrig stack
+    local l out=
+    for l in "${!HWM[@]}"; do out="$out $l=${HWM[$l]} kB"; done
+    echo "blkrig peak RSS:${out:- (none)}"
 }
 
 ratio() { # a b
