@@ -11,19 +11,16 @@
 # 1M read/write at qd 8. Prints each figure, its ratio to the ceiling and
 # to qemu-storage-daemon (null or file), and blkrig's peak RSS (VmHWM).
 #
+# Every stack runs ROUNDS times, interleaved, and keeps its best figures.
+#
 # Environment: BLKRIG, FUSE_CEILING (binaries), RT (seconds per run, 4),
+# ROUNDS (3),
 # BENCH_DIR (work directory; a file system with O_DIRECT support).
 set -u
 : "${BLKRIG:?}" "${FUSE_CEILING:?}"
 RT=${RT:-4}
+ROUNDS=${ROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=${BENCH_DIR:-$(mktemp -d /tmp/blkrig-bench.XXXXXX)}
-mkdir -p "$W"
-cd "$W" || exit 1
-for c in fio qemu-storage-daemon qemu-img; do
-    command -v $c >/dev/null || { echo "bench-fuse: $c not installed"; exit 1; }
-done
-
 BENCH_NAME=bench-fuse
 . "$HERE/fuse-lib.sh"
 
@@ -54,19 +51,49 @@ bench_stack() { # $1 label, then the daemon command
     if start "$@"; then
         suite "$label"
         stop "$label"
-        STACKS+=("$label")
+        [[ " ${STACKS[*]} " == *" $label "* ]] || STACKS+=("$label")
     else
         stop "$label" 2>/dev/null
     fi
 }
 
-bench_stack ceiling "$FUSE_CEILING" mnt -f
-# The machine's floor for the delay figure: a FUSE round trip at queue
-# depth 1 (on the ceiling) plus what a 1 ms sleep really takes here.
-if start "$FUSE_CEILING" mnt -f; then
-    run_fio ceiling-qd1 randread 4k 1
-    stop ceiling
-fi
+all_stacks() {
+    bench_stack ceiling "$FUSE_CEILING" mnt -f
+    # The machine's floor for the delay figure: a FUSE round trip at queue
+    # depth 1 (on the ceiling) plus what a 1 ms sleep really takes here
+    # (SLEEP_NS, measured once below).
+    if start "$FUSE_CEILING" mnt -f; then
+        run_fio ceiling-qd1 randread 4k 1
+        stop ceiling
+    fi
+    bench_stack qsd-null qemu-storage-daemon $NULL_Q $EXP,node-name=n
+    bench_stack blkrig-null "$BLKRIG" serve $NULL_Q $EXP,node-name=n
+    if "$BLKRIG" serve $NULL_Q --blockdev driver=blkdebug,node-name=d,image=n \
+            --export type=fuse,id=e,node-name=d,mountpoint=/nonexistent 2>&1 |
+            grep -q "Failed to stat"; then
+        bench_stack blkrig-dbg "$BLKRIG" serve $NULL_Q \
+            --blockdev driver=blkdebug,node-name=d,image=n $EXP,node-name=d
+        HAVE_BLKDEBUG=1
+    else
+        echo "bench-fuse: blkdebug driver not built in; blkdebug stacks skipped"
+        HAVE_BLKDEBUG=0
+    fi
+    bench_stack qsd-file qemu-storage-daemon $FILE_B $EXP,node-name=f
+    bench_stack blkrig-file "$BLKRIG" serve $FILE_B $EXP,node-name=f
+
+    DELAY=
+    if [ $HAVE_BLKDEBUG = 1 ]; then
+        D="--blockdev driver=blkdebug,node-name=d,image=n"
+        D="$D,inject-error.0.event=none,inject-error.0.errno=0"
+        D="$D,inject-error.0.iotype=read,inject-error.0.delay-ns=1000000"
+        if start "$BLKRIG" serve $NULL_Q $D $EXP,node-name=d; then
+            run_fio delay randread 4k 32
+            stop blkrig-delay
+            DELAY=${R[delay,randread]}
+        fi
+    fi
+}
+
 SLEEP_NS=$(python3 -c '
 import ctypes, time
 # The timer slack blkrig sets for its FUSE workers (PR_SET_TIMERSLACK).
@@ -76,38 +103,14 @@ t = time.monotonic_ns()
 for _ in range(n):
     time.sleep(0.001)
 print((time.monotonic_ns() - t) // n)')
-bench_stack qsd-null qemu-storage-daemon $NULL_Q $EXP,node-name=n
-bench_stack blkrig-null "$BLKRIG" serve $NULL_Q $EXP,node-name=n
-if "$BLKRIG" serve $NULL_Q --blockdev driver=blkdebug,node-name=d,image=n \
-        --export type=fuse,id=e,node-name=d,mountpoint=/nonexistent 2>&1 |
-        grep -q "Failed to stat"; then
-    bench_stack blkrig-dbg "$BLKRIG" serve $NULL_Q \
-        --blockdev driver=blkdebug,node-name=d,image=n $EXP,node-name=d
-    HAVE_BLKDEBUG=1
-else
-    echo "bench-fuse: blkdebug driver not built in; blkdebug stacks skipped"
-    HAVE_BLKDEBUG=0
-fi
-bench_stack qsd-file qemu-storage-daemon $FILE_B $EXP,node-name=f
-bench_stack blkrig-file "$BLKRIG" serve $FILE_B $EXP,node-name=f
-
-DELAY=
-if [ $HAVE_BLKDEBUG = 1 ]; then
-    D="--blockdev driver=blkdebug,node-name=d,image=n"
-    D="$D,inject-error.0.event=none,inject-error.0.errno=0"
-    D="$D,inject-error.0.iotype=read,inject-error.0.delay-ns=1000000"
-    if start "$BLKRIG" serve $NULL_Q $D $EXP,node-name=d; then
-        run_fio delay randread 4k 32
-        stop blkrig-delay
-        DELAY=${R[delay,randread]}
-    fi
-fi
-
+for ((round = 0; round < ROUNDS; round++)); do
+    all_stacks
+done
 
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs" \
      "(figures from a loaded machine are not comparable across runs)"
-echo "fio through FUSE, ${RT}s per run (4k: IOPS, 1M: MiB/s); ratios to the"
+echo "fio through FUSE, ${RT}s per run, best of $ROUNDS rounds (4k: IOPS, 1M: MiB/s); ratios to the"
 echo "FUSE ceiling and to qemu-storage-daemon on the same backend"
 printf '%-12s %-10s %10s %8s %8s\n' stack workload figure x-ceil x-qsd
 for s in "${STACKS[@]}"; do
@@ -133,4 +136,4 @@ if [ -n "$DELAY" ]; then
     fi
 fi
 echo
-echo "blkrig peak RSS: ${HWM[*]}"
+peak_rss

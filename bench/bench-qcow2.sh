@@ -18,13 +18,6 @@ set -u
 RT=${RT:-4}
 ROUNDS=${ROUNDS:-2}
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=${BENCH_DIR:-$(mktemp -d /tmp/blkrig-bench-qcow2.XXXXXX)}
-mkdir -p "$W"
-cd "$W" || exit 1
-for c in fio qemu-storage-daemon qemu-img; do
-    command -v $c >/dev/null || { echo "bench-qcow2: $c not installed"; exit 1; }
-done
-
 BENCH_NAME=bench-qcow2
 . "$HERE/fuse-lib.sh"
 
@@ -41,7 +34,6 @@ image() { # $1 case: the image to serve
     esac
 }
 
-declare -A BEST
 for ((r = 0; r < ROUNDS; r++)); do
     for c in allocating allocated; do
         for d in qsd blkrig; do
@@ -55,8 +47,6 @@ for ((r = 0; r < ROUNDS; r++)); do
             esac
             run_fio $d-$c randwrite 4k 32
             stop $d-$c
-            v=${R[$d-$c,randwrite]}
-            [ "$v" -gt "${BEST[$d-$c]:-0}" ] && BEST[$d-$c]=$v
             # A clean image after every run: the daemon must have left it so.
             qemu-img check -q "$img" ||
                 echo "bench-qcow2: qemu-img check failed on $img after $d"
@@ -70,8 +60,8 @@ echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs
 echo "qcow2 through FUSE, 4k randwrite qd 32, ${RT}s per run, best of $ROUNDS (IOPS)"
 printf '%-12s %10s %10s %8s\n' image qsd blkrig x-qsd
 for c in allocating allocated; do
-    printf '%-12s %10s %10s %8s\n' $c "${BEST[qsd-$c]}" "${BEST[blkrig-$c]}" \
-        "$(ratio "${BEST[blkrig-$c]}" "${BEST[qsd-$c]}")"
+    q=${R[qsd-$c,randwrite]} b=${R[blkrig-$c,randwrite]}
+    printf '%-12s %10s %10s %8s\n' $c "$q" "$b" "$(ratio "$b" "$q")"
 done
 echo
-echo "blkrig peak RSS: ${HWM[*]}"
+peak_rss

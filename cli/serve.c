@@ -36,10 +36,12 @@
 #include "common/cutils.h"
 #include "common/error.h"
 #include "common/opts.h"
+#include "driver/blkdebug.h"
 #include "driver/block.h"
 #include "fuse/export.h"
 #include "jobs/job.h"
 #include "fuse/fx-int.h"
+#include "injector/injector.h"
 #include "monitor/monitor.h"
 
 #define PROG "blkrig serve"
@@ -525,6 +527,20 @@ static void daemonize_finish(int fd)
     close(fd);
 }
 
+/* A request suspended at a blkdebug breakpoint would hold up the jobs and
+ * exports waiting for it below: with the monitors gone nobody can send the
+ * `resume`. */
+static int release_breaks(struct bd_node *n, void *opaque)
+{
+    struct inj *inj = bd_blkdebug_injector(n);
+
+    (void)opaque;
+    if (inj) {
+        inj_release_breaks(inj);
+    }
+    return 0;
+}
+
 static void cleanup(struct daemon_state *d)
 {
     int i;
@@ -533,6 +549,9 @@ static void cleanup(struct daemon_state *d)
     if (d->qmp) {
         qmp_server_free(d->qmp);
         d->qmp = NULL;
+    }
+    if (d->graph) {
+        bd_graph_foreach_node(d->graph, release_breaks, NULL);
     }
     /* Jobs before exports: cancelling a mirror moves export edges. */
     if (d->ctx.jobs) {

@@ -104,7 +104,8 @@ static int cbw_open(struct bd_node *bs, json_t *options, int flags,
         goto out;
     }
     if (min_cluster && !bd_is_power_of_2(min_cluster)) {
-        bd_error_setg(errp, "min-cluster-size needs to be a power of 2");
+        bd_error_setg(errp, "Cannot create block-copy-state: "
+                      "min-cluster-size needs to be a power of 2");
         goto out;
     }
     if (min_cluster > (1ULL << 30)) {

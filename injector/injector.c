@@ -1588,20 +1588,21 @@ int inj_resume(struct inj *inj, const char *tag)
     return ret;
 }
 
-int inj_remove_break(struct inj *inj, const char *tag)
+/* Delete breakpoints with tag (every one when tag is NULL) and resume the
+ * requests suspended under them; true if a breakpoint was deleted. */
+static bool remove_breaks_locked(struct inj *inj, const char *tag)
 {
     struct inj_susp **pp;
     bool deleted = false;
     int ev;
 
-    pthread_mutex_lock(&inj->lock);
     for (ev = 0; ev < BD_EV__MAX; ev++) {
         struct inj_rule *r;
         struct inj_rule *next;
 
         for (r = inj->rules[ev]; r; r = next) {
             next = r->ev_next;
-            if (r->kind == INJ_KIND_BREAK && !strcmp(r->tag, tag)) {
+            if (r->kind == INJ_KIND_BREAK && (!tag || !strcmp(r->tag, tag))) {
                 delete_rule(inj, r);
                 deleted = true;
             }
@@ -1609,14 +1610,30 @@ int inj_remove_break(struct inj *inj, const char *tag)
     }
     pp = &inj->susp;
     while (*pp) {
-        if (!strcmp((*pp)->tag, tag)) {
+        if (!tag || !strcmp((*pp)->tag, tag)) {
             resume_entry(inj, pp);
         } else {
             pp = &(*pp)->next;
         }
     }
+    return deleted;
+}
+
+int inj_remove_break(struct inj *inj, const char *tag)
+{
+    bool deleted;
+
+    pthread_mutex_lock(&inj->lock);
+    deleted = remove_breaks_locked(inj, tag);
     pthread_mutex_unlock(&inj->lock);
     return deleted ? 0 : -ENOENT;
+}
+
+void inj_release_breaks(struct inj *inj)
+{
+    pthread_mutex_lock(&inj->lock);
+    remove_breaks_locked(inj, NULL);
+    pthread_mutex_unlock(&inj->lock);
 }
 
 void inj_resume_all(struct inj *inj)

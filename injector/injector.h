@@ -149,6 +149,9 @@ int inj_remove_break(struct inj *inj, const char *tag);
 int inj_resume(struct inj *inj, const char *tag);
 /* Resume every suspended request (node shutdown). */
 void inj_resume_all(struct inj *inj);
+/* Delete every breakpoint and resume every suspended request: a daemon
+ * shutting down must not wait for a `resume` nobody will send. */
+void inj_release_breaks(struct inj *inj);
 bool inj_is_suspended(struct inj *inj, const char *tag);
 
 /*

@@ -508,7 +508,10 @@ struct job *backup_job_create(struct job_manager *m,
         goto fail;
     }
     if (p->min_cluster_size && !bd_is_power_of_2((uint64_t)p->min_cluster_size)) {
-        bd_error_setg(errp, "min-cluster-size needs to be a power of 2");
+        /* QEMU checks it in the filter it inserts, prefixing twice. */
+        bd_error_setg(errp, "Could not create node: Cannot create "
+                      "block-copy-state: min-cluster-size needs to be a "
+                      "power of 2");
         goto fail;
     }
     cbw = open_filter(p, &err);

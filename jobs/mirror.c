@@ -403,8 +403,15 @@ static void *mirror_worker(void *opaque)
         bytes = op->end - op->off;
         ret = mirror_copy(s, op->off, bytes, buf, &is_read);
         if (ret < 0) {
+            /* The failed bytes move from "in flight" back to "dirty" in
+             * one step, as in QEMU, where nothing runs between the two:
+             * the main loop computing the remaining work in between would
+             * count them twice (a total of 5 of 4 MiB). The op stays in
+             * the in-flight list, so they are not issued again before the
+             * error policy has spoken. */
             pthread_mutex_lock(&s->lock);
             bd_dirty_bitmap_set(s->bitmap, op->off, bytes);
+            s->bytes_in_flight -= bytes;
             s->actively_synced = false;
             pthread_mutex_unlock(&s->lock);
             report_error(s, is_read, ret);
@@ -413,10 +420,10 @@ static void *mirror_worker(void *opaque)
         pthread_mutex_lock(&s->lock);
         if (ret == 0) {
             job_progress_update(&s->job, bytes);
+            s->bytes_in_flight -= bytes;
         }
         bd_list_del(&op->link);
         s->nops--;
-        s->bytes_in_flight -= bytes;
         free(op);
         kick_locked(s);
     }
@@ -456,9 +463,9 @@ static void stop_workers(struct mirror_job *s)
 
 /*
  * Queue one copy of the next dirty run that no operation in flight
- * touches. Returns its size, 0 when nothing can be issued now.
+ * touches. Returns its size, 0 when nothing can be issued now. Lock held.
  */
-static int64_t issue_one(struct mirror_job *s, int64_t len)
+static int64_t issue_one_locked(struct mirror_job *s, int64_t len)
 {
     int64_t gran = (int64_t)s->granularity;
     int64_t off;
@@ -466,10 +473,8 @@ static int64_t issue_one(struct mirror_job *s, int64_t len)
     bool wrapped = false;
     struct mirror_op *op = NULL;
 
-    pthread_mutex_lock(&s->lock);
     if (s->nops >= s->max_ops || s->bytes_in_flight >= s->buf_size ||
         s->nworkers == 0) {
-        pthread_mutex_unlock(&s->lock);
         return 0;
     }
     off = s->cursor;
@@ -480,7 +485,6 @@ static int64_t issue_one(struct mirror_job *s, int64_t len)
          * to the cursor. */
         if (next < 0 || (wrapped && next >= s->cursor)) {
             if (wrapped) {
-                pthread_mutex_unlock(&s->lock);
                 return 0;
             }
             wrapped = true;
@@ -494,7 +498,6 @@ static int64_t issue_one(struct mirror_job *s, int64_t len)
         off += gran;
         if (off >= len) {
             if (wrapped) {
-                pthread_mutex_unlock(&s->lock);
                 return 0;
             }
             wrapped = true;
@@ -518,8 +521,27 @@ static int64_t issue_one(struct mirror_job *s, int64_t len)
     s->bytes_in_flight += end - off;
     s->cursor = end >= len ? 0 : end;
     pthread_cond_signal(&s->work_cond);
-    pthread_mutex_unlock(&s->lock);
     return end - off;
+}
+
+/*
+ * Queue every copy that can be issued now, in one go under the lock, as
+ * QEMU's mirror_iteration issues a whole dirty run before any of it can
+ * complete: no worker takes an operation before the burst is queued, so
+ * an early failure cannot stop the burst halfway and the progress at a
+ * reported error does not depend on thread timing.
+ */
+static int64_t issue_burst(struct mirror_job *s, int64_t len)
+{
+    int64_t total = 0;
+    int64_t n;
+
+    pthread_mutex_lock(&s->lock);
+    while ((n = issue_one_locked(s, len)) > 0) {
+        total += n;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return total;
 }
 
 /* ------------------------------------------------------------------ */
@@ -668,7 +690,7 @@ static int mirror_run(struct job *job)
         pthread_mutex_unlock(&s->lock);
 
         if (cnt > 0) {
-            int64_t n = issue_one(s, len);
+            int64_t n = issue_burst(s, len);
 
             if (n > 0) {
                 job_rate_limit(job, n);

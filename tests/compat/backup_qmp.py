@@ -26,9 +26,13 @@ def show_reply(msg):
             # (#blockNNN); blkrig keeps them private (docs/compat.md).
             if not bms or n["node-name"].startswith("#"):
                 continue
-            items = sorted("%s:count=%d,gran=%d,busy=%s,rec=%s" % (
-                b.get("name", "<anon>"), b["count"], b["granularity"],
-                b["busy"], b["recording"]) for b in bms)
+            # Sorted by name, then (anonymous ones) recording before the
+            # count, so a count that depends on timing cannot reorder them.
+            items = [t for _, _, t in sorted((
+                b.get("name", "<anon>"), b["recording"],
+                "%s:count=%d,gran=%d,busy=%s,rec=%s" % (
+                    b.get("name", "<anon>"), b["count"], b["granularity"],
+                    b["busy"], b["recording"])) for b in bms)]
             nodes.add("%s[%s]" % (n["node-name"], " ".join(items)))
         return "bitmaps " + " ".join(sorted(nodes))
     return _plain(msg)

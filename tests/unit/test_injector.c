@@ -875,6 +875,31 @@ static void test_suspend_holds_only_itself(void **state)
     inj_free(inj);
 }
 
+/* Shutdown: every breakpoint goes, pending or holding a request, so the
+ * suspended thread finishes and later events pass. */
+static void test_release_breaks(void **state)
+{
+    struct inj *inj = load("");
+    struct bp_thread t = { inj, 0, PTHREAD_MUTEX_INITIALIZER };
+    json_t *q;
+    pthread_t th;
+
+    (void)state;
+    assert_int_equal(inj_break(inj, "write_aio", "A"), 0);
+    assert_int_equal(inj_break(inj, "read_aio", "B"), 0);
+    pthread_create(&th, NULL, raise_write_aio, &t);
+    wait_suspended(inj, "A");
+    inj_release_breaks(inj);
+    pthread_join(th, NULL);                  /* hangs if A still held */
+    assert_false(inj_is_suspended(inj, "A"));
+    inj_event(inj, BD_EV_READ_AIO);          /* hangs if B still set */
+    assert_int_equal(inj_remove_break(inj, "B"), -ENOENT);
+    q = inj_query(inj);
+    assert_int_equal(json_array_size(json_object_get(q, "suspended")), 0);
+    json_decref(q);
+    inj_free(inj);
+}
+
 /* Requests, events, rule changes and queries from several threads at once:
  * nothing may crash, deadlock or leak (run under the sanitizers, TSan
  * included), and counters add up. */
@@ -974,6 +999,7 @@ int unit_run_tests(void)
         cmocka_unit_test(test_runtime_rules),
         cmocka_unit_test(test_breakpoints),
         cmocka_unit_test(test_suspend_holds_only_itself),
+        cmocka_unit_test(test_release_breaks),
         cmocka_unit_test(test_concurrency),
     };
 
