@@ -112,14 +112,17 @@ echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs
      "(figures from a loaded machine are not comparable across runs)"
 echo "fio through FUSE, ${RT}s per run, best of $ROUNDS rounds (4k: IOPS, 1M: MiB/s); ratios to the"
 echo "FUSE ceiling and to qemu-storage-daemon on the same backend"
-printf '%-12s %-10s %10s %8s %8s\n' stack workload figure x-ceil x-qsd
+echo "(cpu/req: the daemon's CPU time per request in microseconds, user +"
+echo "system, its lowest over the rounds: independent of the machine's load)"
+printf '%-12s %-10s %10s %8s %8s %8s\n' stack workload figure x-ceil x-qsd cpu/req
 for s in "${STACKS[@]}"; do
     for w in "${WORKLOADS[@]}"; do
         set -- $w
         v=${R[$s,$1]}
         case $s in *file) q=${R[qsd-file,$1]:-0} ;; *) q=${R[qsd-null,$1]:-0} ;; esac
-        printf '%-12s %-10s %10s %8s %8s\n' "$s" "$1-$2" "$v" \
-            "$(ratio "$v" "${R[ceiling,$1]:-0}")" "$(ratio "$v" "$q")"
+        printf '%-12s %-10s %10s %8s %8s %8s\n' "$s" "$1-$2" "$v" \
+            "$(ratio "$v" "${R[ceiling,$1]:-0}")" "$(ratio "$v" "$q")" \
+            "${CPU[$s,$1]:--}"
     done
 done
 if [ -n "$DELAY" ]; then

@@ -21,6 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 declare -A R     # R[stack,workload] = figure (IOPS for 4k, MiB/s for 1M)
+declare -A CPU   # CPU[stack,workload] = daemon CPU per request, microseconds
 declare -A HWM   # HWM[label] = the highest VmHWM (kB) seen over the runs
 
 start() { # command...; waits for the mount
@@ -47,8 +48,14 @@ stop() { # $1 label: records peak RSS for blkrig stacks
     PID=
 }
 
+# CPU time (clock ticks, user + system) the daemon has used so far.
+daemon_ticks() {
+    awk '{ print $14 + $15 }' /proc/$PID/stat 2>/dev/null || echo 0
+}
+
 run_fio() { # $1 stack, $2 rw, $3 bs, $4 depth
-    local out v
+    local out v t0 t1 cpu
+    t0=$(daemon_ticks)
     out=$(fio --name=b --filename=mnt --rw=$2 --bs=$3 --iodepth=$4 \
         --ioengine=libaio --direct=1 --size=1G --runtime=$RT --time_based \
         --group_reporting --output-format=terse --terse-version=3 2>/dev/null)
@@ -57,8 +64,21 @@ run_fio() { # $1 stack, $2 rw, $3 bs, $4 depth
         if (rw ~ /read/) { bw = $7; iops = $8 } else { bw = $48; iops = $49 }
         if (bs == "4k") printf "%d", iops; else printf "%.0f", bw / 1024 }' \
         <<<"$out")
+    # The daemon's CPU per request (microseconds) does not depend on how
+    # much of the machine the run got: the figure to compare when the
+    # throughputs are noisy.
+    t1=$(daemon_ticks)
+    cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v v="${v:-0}" \
+        -v rt=$RT 'BEGIN {
+            n = v * rt;   # requests: IOPS at 4k, MiB/s at 1M (1 MiB each)
+            if (n > 0) printf "%.1f", t / hz * 1e6 / n; else printf "-" }')
     # Several rounds keep the best figure: noise on a shared machine only
-    # ever lowers a throughput.
+    # ever lowers a throughput. CPU per request: the lowest.
+    case ${CPU[$1,$2]:--} in
+    -) CPU[$1,$2]=$cpu ;;
+    *) awk -v a="$cpu" -v b="${CPU[$1,$2]}" 'BEGIN { exit !(a != "-" && a + 0 < b + 0) }' &&
+        CPU[$1,$2]=$cpu ;;
+    esac
     v=${v:-0}
     [ "$v" -gt "${R[$1,$2]:-0}" ] && R[$1,$2]=$v
     R[$1,$2]=${R[$1,$2]:-0}
