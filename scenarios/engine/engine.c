@@ -29,8 +29,10 @@
 #include "common/cutils.h"
 #include "common/opts.h"
 #include "common/qapi.h"
+#include "driver/blkdebug.h"
 #include "driver/block.h"
 #include "fuse/export.h"
+#include "injector/injector.h"
 #include "jobs/job.h"
 #include "monitor/monitor-int.h"
 #include "monitor/monitor.h"
@@ -1180,6 +1182,126 @@ static int sc_cmd_io(struct sc *sc, char *args, const struct sc_loc *loc,
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Sweep mode: steps parked behind a breakpoint                          */
+
+/*
+ * A synchronous step (`io`, `expect`) whose request hits a blkdebug
+ * breakpoint waits for a `blkdebug-resume` that only a later step could
+ * send. In a normal run that is the scenario's own bug; in a sweep trial it
+ * is the fault diverting the story (a job it failed never reached the
+ * breakpoint set for it, so the scenario's own read parks there). The
+ * guard releases the breakpoints once a request has stayed parked for
+ * SC_PARKED_NS during such a step, and the transcript says so, instead of
+ * the trial hanging until the step watchdog.
+ */
+#define SC_PARKED_NS (2LL * 1000 * 1000 * 1000)
+
+struct sc_guard {
+    struct bd_graph *g;
+    pthread_t th;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool running;
+    bool done;          /* the step finished (lock) */
+    bool released;      /* breakpoints were released */
+};
+
+static int sc_count_parked(struct bd_node *n, void *opaque)
+{
+    struct inj *inj = bd_blkdebug_injector(n);
+
+    if (inj) {
+        json_t *q = inj_query(inj);
+
+        *(size_t *)opaque += json_array_size(json_object_get(q, "suspended"));
+        json_decref(q);
+    }
+    return 0;
+}
+
+static int sc_release_breaks(struct bd_node *n, void *opaque)
+{
+    struct inj *inj = bd_blkdebug_injector(n);
+
+    (void)opaque;
+    if (inj) {
+        inj_release_breaks(inj);
+    }
+    return 0;
+}
+
+static void *sc_guard_fn(void *arg)
+{
+    struct sc_guard *gd = arg;
+    int64_t since = -1;
+
+    pthread_mutex_lock(&gd->lock);
+    while (!gd->done) {
+        struct timespec ts;
+        size_t parked = 0;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&gd->cond, &gd->lock, &ts);
+        if (gd->done) {
+            break;
+        }
+        pthread_mutex_unlock(&gd->lock);
+        bd_graph_foreach_node(gd->g, sc_count_parked, &parked);
+        if (!parked) {
+            since = -1;
+        } else if (since < 0) {
+            since = bd_clock_ns();
+        } else if (bd_clock_ns() - since >= SC_PARKED_NS) {
+            bd_graph_foreach_node(gd->g, sc_release_breaks, NULL);
+            gd->released = true;
+            since = -1;
+        }
+        pthread_mutex_lock(&gd->lock);
+    }
+    pthread_mutex_unlock(&gd->lock);
+    return NULL;
+}
+
+static void sc_guard_start(struct sc *sc, struct sc_guard *gd)
+{
+    memset(gd, 0, sizeof(*gd));
+    if (!sc->o->sweep || !sc->graph) {
+        return;
+    }
+    gd->g = sc->graph;
+    pthread_mutex_init(&gd->lock, NULL);
+    pthread_cond_init(&gd->cond, NULL);
+    gd->running = pthread_create(&gd->th, NULL, sc_guard_fn, gd) == 0;
+    if (!gd->running) {
+        pthread_mutex_destroy(&gd->lock);
+        pthread_cond_destroy(&gd->cond);
+    }
+}
+
+static void sc_guard_stop(struct sc *sc, struct sc_guard *gd)
+{
+    if (!gd->running) {
+        return;
+    }
+    pthread_mutex_lock(&gd->lock);
+    gd->done = true;
+    pthread_cond_signal(&gd->cond);
+    pthread_mutex_unlock(&gd->lock);
+    pthread_join(gd->th, NULL);
+    pthread_mutex_destroy(&gd->lock);
+    pthread_cond_destroy(&gd->cond);
+    if (gd->released) {
+        sc_out(sc, "sweep: a request stayed parked at a breakpoint that "
+               "only a later step could resume; breakpoints released");
+    }
+}
+
 static int sc_cmd_sh(struct sc *sc, const char *args)
 {
     char *out = NULL;
@@ -1368,14 +1490,22 @@ static int sc_line(struct sc *sc, const char *raw, const struct sc_loc *loc,
     } else if (!strcmp(verb, "echo")) {
         /* Already printed. */
     } else if (!strcmp(verb, "io")) {
+        struct sc_guard gd;
+
+        sc_guard_start(sc, &gd);
         r = sc_cmd_io(sc, args, loc, errp);
+        sc_guard_stop(sc, &gd);
     } else if (!strcmp(verb, "wait")) {
         r = sc_cmd_wait(sc, args, loc, errp);
     } else if (!strcmp(verb, "expect")) {
+        struct sc_guard gd;
+
         if (sc->o->quiesce) {
             sc->o->quiesce(sc->o->sweep_opaque, true);
         }
+        sc_guard_start(sc, &gd);
         r = sc_cmd_expect(sc, args, loc, errp);
+        sc_guard_stop(sc, &gd);
         if (sc->o->quiesce) {
             sc->o->quiesce(sc->o->sweep_opaque, false);
         }
