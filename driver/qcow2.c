@@ -1163,6 +1163,87 @@ out:
     return ret;
 }
 
+/* Clusters one batched allocating write covers at most (2 MiB of 64 KiB
+ * clusters): the run is one data request, as in QEMU's handle_alloc. */
+#define QCOW2_ALLOC_RUN_MAX 32
+
+/*
+ * Write whole guest clusters from cluster-aligned off, n bytes (a multiple
+ * of the cluster size, at least two clusters), when they are a run of
+ * unallocated or plain-zero entries of one L2 table with no allocation in
+ * flight: one contiguous host allocation, one data write, then the links.
+ * A cluster-by-cluster write of a fresh 1 MiB chunk was 16 requests to
+ * the file where QEMU issues one (a backup into a qcow2 target made 17,000
+ * io_submit calls per GiB against qemu-storage-daemon's 85).
+ * Returns the bytes written (> 0), 0 when the run does not qualify (the
+ * caller writes cluster by cluster), or -errno.
+ */
+static int64_t write_new_run(struct bd_node *bs, uint64_t off, uint64_t n,
+                             struct bd_qiov *data)
+{
+    struct qcow2_state *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    uint64_t count, l2e, k, i, *table;
+    enum qcow2_cluster_type type;
+    struct qcow2_alloc a;
+    struct bd_qiov part;
+    uint32_t idx;
+    int64_t host = 0;
+    int ret;
+
+    n = BD_MIN(n, QCOW2_ALLOC_RUN_MAX * cs);
+    pthread_mutex_lock(&s->lock);
+    ret = qcow2_get_host_offset(bs, off, n, &count, &l2e);
+    type = qcow2_get_cluster_type(s, l2e);
+    if (ret < 0 || count < 2 * cs || off + count > s->size ||
+        (type != QCOW2_CLUSTER_UNALLOCATED &&
+         type != QCOW2_CLUSTER_ZERO_PLAIN) ||
+        alloc_overlap(s, off, off + count)) {
+        pthread_mutex_unlock(&s->lock);
+        return ret < 0 ? ret : 0;
+    }
+    k = count / cs;
+    a.guest_start = off;
+    a.guest_end = off + k * cs;
+    bd_list_add_tail(&s->allocs, &a.link);
+    /* The L2 table first, as for a single cluster. */
+    ret = qcow2_get_l2_for_write(bs, off, &table, &idx);
+    if (ret == 0) {
+        qcow2_cache_put(s->l2_cache, (void **)&table);
+        host = qcow2_alloc_clusters(bs, k * cs);
+        ret = host < 0 ? (int)host : 0;
+    }
+    if (ret < 0) {
+        goto out;
+    }
+    pthread_mutex_unlock(&s->lock);
+    bd_qiov_slice(&part, data, 0, k * cs);
+    bd_event(bs->file, BD_EV_WRITE_AIO);
+    ret = bd_child_pwritev(bs->file, host, (int64_t)(k * cs), &part, 0);
+    bd_qiov_destroy(&part);
+    pthread_mutex_lock(&s->lock);
+    if (ret < 0) {
+        qcow2_free_clusters(bs, (uint64_t)host, k * cs);
+        goto out;
+    }
+    for (i = 0; i < k; i++) {
+        uint64_t old = 0;
+
+        ret = link_l2(bs, off + i * cs,
+                      ((uint64_t)host + i * cs) | QCOW_OFLAG_COPIED, &old);
+        if (ret < 0) {
+            /* Clusters not linked yet are leaked, as in QEMU. */
+            qcow2_free_clusters(bs, (uint64_t)host + i * cs, (k - i) * cs);
+            break;
+        }
+    }
+out:
+    bd_list_del(&a.link);
+    pthread_cond_broadcast(&s->alloc_cond);
+    pthread_mutex_unlock(&s->lock);
+    return ret < 0 ? ret : (int64_t)(k * cs);
+}
+
 static int write_compressed(struct bd_node *bs, uint64_t off, uint64_t bytes,
                             struct bd_qiov *qiov);
 
@@ -1185,8 +1266,26 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
         uint64_t n = BD_MIN((uint64_t)bytes - done,
                             s->cluster_size -
                             qcow2_offset_into_cluster(s, cur));
+        uint64_t whole = BD_ROUND_DOWN((uint64_t)bytes - done,
+                                       s->cluster_size);
         struct bd_qiov part;
 
+        if (!(flags & BD_REQ_VMSTATE) &&
+            !qcow2_offset_into_cluster(s, cur) && whole >= 2 * s->cluster_size) {
+            int64_t w;
+
+            bd_qiov_slice(&part, qiov, done, whole);
+            w = write_new_run(bs, cur, whole, &part);
+            bd_qiov_destroy(&part);
+            if (w < 0) {
+                ret = (int)w;
+                break;
+            }
+            if (w > 0) {
+                done += (uint64_t)w;
+                continue;
+            }
+        }
         bd_qiov_slice(&part, qiov, done, n);
         ret = write_one(bs, cur, n, &part);
         bd_qiov_destroy(&part);
