@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bufpool.h"
 #include "common/cutils.h"
 #include "driver/block-int.h"
 #include "jobs/block-copy.h"
@@ -44,8 +45,7 @@ struct block_copy {
     /* Copy buffers of BLOCK_COPY_MAX_CHUNK bytes kept for reuse: a fresh
      * 1 MiB buffer per chunk is an mmap, 256 zeroed page faults and a
      * munmap, which took a tenth of a backup's CPU. */
-    void *spare[BLOCK_COPY_SPARE];
-    int nspare;
+    struct bd_bufpool bufs;
 };
 
 static bool bit(const uint64_t *a, uint64_t i)
@@ -79,6 +79,7 @@ struct block_copy *block_copy_new(struct bd_child *source,
     s->dirty = bd_malloc0(words * sizeof(uint64_t));
     s->inflight = bd_malloc0(words * sizeof(uint64_t));
     pthread_mutex_init(&s->lock, NULL);
+    bd_bufpool_init(&s->bufs, BLOCK_COPY_MAX_CHUNK, 4096, BLOCK_COPY_SPARE);
     pthread_cond_init(&s->cond, NULL);
     block_copy_set_dirty(s, 0, len);
     return s;
@@ -96,9 +97,7 @@ void block_copy_free(struct block_copy *s)
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
-    while (s->nspare > 0) {
-        free(s->spare[--s->nspare]);
-    }
+    bd_bufpool_destroy(&s->bufs);
     free(s->dirty);
     free(s->inflight);
     free(s->access);
@@ -236,40 +235,12 @@ void block_copy_set_progress(struct block_copy *s,
     s->progress_opaque = opaque;
 }
 
-static void *buf_get(struct block_copy *s, int64_t bytes)
-{
-    void *buf = NULL;
-
-    if (bytes <= BLOCK_COPY_MAX_CHUNK) {
-        pthread_mutex_lock(&s->lock);
-        if (s->nspare > 0) {
-            buf = s->spare[--s->nspare];
-        }
-        pthread_mutex_unlock(&s->lock);
-        bytes = BLOCK_COPY_MAX_CHUNK;
-    }
-    return buf ? buf : bd_memalign(4096, (size_t)bytes);
-}
-
-static void buf_put(struct block_copy *s, void *buf, int64_t bytes)
-{
-    if (bytes <= BLOCK_COPY_MAX_CHUNK) {
-        pthread_mutex_lock(&s->lock);
-        if (s->nspare < BLOCK_COPY_SPARE) {
-            s->spare[s->nspare++] = buf;
-            buf = NULL;
-        }
-        pthread_mutex_unlock(&s->lock);
-    }
-    free(buf);
-}
-
 /* Read [off, off+bytes) from the source and write it to the target. */
 static int copy_data(struct block_copy *s, int64_t off, int64_t bytes,
                      bool *error_is_read)
 {
     struct bd_qiov q;
-    void *buf = buf_get(s, bytes);
+    void *buf = bd_bufpool_get(&s->bufs, (size_t)bytes);
     int ret;
 
     bd_qiov_init_buf(&q, buf, (size_t)bytes);
@@ -289,7 +260,7 @@ static int copy_data(struct block_copy *s, int64_t off, int64_t bytes,
     }
 out:
     bd_qiov_destroy(&q);
-    buf_put(s, buf, bytes);
+    bd_bufpool_put(&s->bufs, buf, (size_t)bytes);
     return ret;
 }
 
