@@ -25,13 +25,14 @@ import signal
 import subprocess
 import functools
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "compat"))
 import mirror_qmp  # noqa: E402
 from mirror_qmp import Daemon  # noqa: E402
+sys.path.insert(0, HERE)
+from benchlib import enter_workdir, random_raw_image, sh  # noqa: E402
 
 # A 1 GiB copy on a slow, loaded machine can take more than the 30 s the
 # compatibility tests allow for an event.
@@ -44,10 +45,6 @@ BLKRIG = os.environ["BLKRIG"]
 RUNS = int(os.environ.get("RUNS", "3"))
 SIZE = 1 << 30
 MIB = float(1 << 20)
-
-
-def sh(cmd):
-    subprocess.run(cmd, shell=True, check=True)
 
 
 def blockdevs(fmt):
@@ -159,14 +156,8 @@ def under_guest_writes(argv, fmt, qsd):
 
 
 def main():
-    work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(
-        prefix="blkrig-bench-backup.")
-    os.makedirs(work, exist_ok=True)
-    os.chdir(work)
-    if not os.path.exists("src.raw"):
-        sh("qemu-img create -q -f raw src.raw 1G")
-        sh("dd if=/dev/urandom of=src.raw bs=1M count=1024 conv=notrunc "
-           "status=none")
+    cleanup = enter_workdir("blkrig-bench-backup.")
+    random_raw_image("src.raw")
     if not os.path.exists("src.qcow2"):
         sh("qemu-img convert -O qcow2 src.raw src.qcow2")
     daemons = (("qemu-storage-daemon", ["qemu-storage-daemon"]),
@@ -190,8 +181,7 @@ def main():
         print("  %-5s ratio blkrig/qsd         guest %7.2f        backup %6.2f"
               % (fmt, res[1][0] / max(res[0][0], 1e-9),
                  res[1][1] / max(res[0][1], 1e-9)))
-    if not os.environ.get("BENCH_DIR"):
-        subprocess.run(["rm", "-rf", work])
+    cleanup()
 
 
 if __name__ == "__main__":

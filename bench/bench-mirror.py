@@ -17,21 +17,18 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "compat"))
 from mirror_qmp import Daemon  # noqa: E402
+sys.path.insert(0, HERE)
+from benchlib import enter_workdir, random_raw_image, sh  # noqa: E402
 
 BLKRIG = os.environ["BLKRIG"]
 RUNS = int(os.environ.get("RUNS", "3"))
 RT = int(os.environ.get("RT", "5"))
 SIZE = 1 << 30
-
-
-def sh(cmd):
-    subprocess.run(cmd, shell=True, check=True)
 
 
 def blockdevs(extra=""):
@@ -94,14 +91,8 @@ def latency(mode):
 
 
 def main():
-    work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(
-        prefix="blkrig-bench-mirror.")
-    os.makedirs(work, exist_ok=True)
-    os.chdir(work)
-    if not os.path.exists("src.img"):
-        sh("qemu-img create -q -f raw src.img 1G")
-        sh("dd if=/dev/urandom of=src.img bs=1M count=1024 conv=notrunc "
-           "status=none")
+    cleanup = enter_workdir("blkrig-bench-mirror.")
+    random_raw_image("src.img")
     qsd = copy_rate(["qemu-storage-daemon"])
     ours = copy_rate([BLKRIG, "serve"])
     print("mirror 1 GiB, sync=full, until READY (best of %d):" % RUNS)
@@ -113,8 +104,7 @@ def main():
                         ("write-blocking", "write-blocking")):
         mean, p99 = latency(mode)
         print("  %-15s mean %7.1f us   p99 %7.1f us" % (label, mean, p99))
-    if not os.environ.get("BENCH_DIR"):
-        subprocess.run(["rm", "-rf", work])
+    cleanup()
 
 
 if __name__ == "__main__":

@@ -527,20 +527,6 @@ static void daemonize_finish(int fd)
     close(fd);
 }
 
-/* A request suspended at a blkdebug breakpoint would hold up the jobs and
- * exports waiting for it below: with the monitors gone nobody can send the
- * `resume`. */
-static int release_breaks(struct bd_node *n, void *opaque)
-{
-    struct inj *inj = bd_blkdebug_injector(n);
-
-    (void)opaque;
-    if (inj) {
-        inj_release_breaks(inj);
-    }
-    return 0;
-}
-
 static void cleanup(struct daemon_state *d)
 {
     int i;
@@ -551,7 +537,9 @@ static void cleanup(struct daemon_state *d)
         d->qmp = NULL;
     }
     if (d->graph) {
-        bd_graph_foreach_node(d->graph, release_breaks, NULL);
+        /* With the monitors gone nobody can send `resume`: a request parked
+         * at a breakpoint would hold up the jobs and exports below. */
+        bd_blkdebug_release_all_breaks(d->graph);
     }
     /* Jobs before exports: cancelling a mirror moves export edges. */
     if (d->ctx.jobs) {

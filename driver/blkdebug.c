@@ -735,3 +735,19 @@ struct inj *bd_blkdebug_injector(struct bd_node *n)
     }
     return ((struct blkdebug_state *)n->opaque)->inj;
 }
+
+static int release_node_breaks(struct bd_node *n, void *opaque)
+{
+    struct inj *inj = bd_blkdebug_injector(n);
+
+    (void)opaque;
+    if (inj) {
+        inj_release_breaks(inj);
+    }
+    return 0;
+}
+
+void bd_blkdebug_release_all_breaks(struct bd_graph *g)
+{
+    bd_graph_foreach_node(g, release_node_breaks, NULL);
+}

@@ -26,4 +26,10 @@ extern const struct qapi_type bd_qapi_blkdebug_set_state;
  * lives as long as the node. */
 struct inj *bd_blkdebug_injector(struct bd_node *n);
 
+/* Resume every request of every blkdebug node of g held at a breakpoint
+ * (inj_release_breaks). For shutdowns and hopeless waits: with nobody left
+ * to send `resume`, a parked request would hold up every drain above it. */
+struct bd_graph;
+void bd_blkdebug_release_all_breaks(struct bd_graph *g);
+
 #endif

@@ -1220,17 +1220,6 @@ static int sc_count_parked(struct bd_node *n, void *opaque)
     return 0;
 }
 
-static int sc_release_breaks(struct bd_node *n, void *opaque)
-{
-    struct inj *inj = bd_blkdebug_injector(n);
-
-    (void)opaque;
-    if (inj) {
-        inj_release_breaks(inj);
-    }
-    return 0;
-}
-
 static void *sc_guard_fn(void *arg)
 {
     struct sc_guard *gd = arg;
@@ -1258,7 +1247,7 @@ static void *sc_guard_fn(void *arg)
         } else if (since < 0) {
             since = bd_clock_ns();
         } else if (bd_clock_ns() - since >= SC_PARKED_NS) {
-            bd_graph_foreach_node(gd->g, sc_release_breaks, NULL);
+            bd_blkdebug_release_all_breaks(gd->g);
             gd->released = true;
             since = -1;
         }
