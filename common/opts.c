@@ -84,7 +84,13 @@ json_t *bd_opts_parse(const char *str, const char *implied_key,
 
 static void flatten_into(json_t *dst, json_t *v, const char *prefix)
 {
-    if (json_is_object(v)) {
+    if (prefix && (json_is_object(v) || json_is_array(v)) &&
+        (json_is_object(v) ? json_object_size(v) : json_array_size(v)) == 0) {
+        /* An empty list or object stays a value, as in QEMU's
+         * qdict_flatten: no driver takes one, so `"inject-error": []`
+         * is refused as an unsupported option, as QEMU refuses it. */
+        json_object_set(dst, prefix, v);
+    } else if (json_is_object(v)) {
         const char *k;
         json_t *child;
 

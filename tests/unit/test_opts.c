@@ -109,6 +109,26 @@ static void test_opts_flatten_crumple(void **state)
     json_decref(nested);
 }
 
+/* Empty lists and objects stay values under their key (QEMU's
+ * qdict_flatten), so that a driver that takes none refuses them. */
+static void test_opts_flatten_empty(void **state)
+{
+    json_t *nested = json_loads("{\"l\":[],\"o\":{},\"a\":{\"e\":[]},"
+                                "\"n\":[1]}", 0, NULL);
+    json_t *flat = bd_opts_flatten(nested);
+
+    (void)state;
+    assert_true(json_is_array(json_object_get(flat, "l")));
+    assert_int_equal(json_array_size(json_object_get(flat, "l")), 0);
+    assert_true(json_is_object(json_object_get(flat, "o")));
+    assert_true(json_is_array(json_object_get(flat, "a.e")));
+    assert_int_equal(json_integer_value(json_object_get(flat, "n.0")), 1);
+    assert_null(json_object_get(flat, "n"));
+    assert_int_equal(json_object_size(flat), 4);
+    json_decref(flat);
+    json_decref(nested);
+}
+
 /* qemu-io's byte-count formatting. */
 static void test_opts_cvtstr(void **state)
 {
@@ -247,6 +267,7 @@ int unit_run_tests(void)
         cmocka_unit_test(test_opts_sizes),
         cmocka_unit_test(test_opts_take_messages),
         cmocka_unit_test(test_opts_flatten_crumple),
+        cmocka_unit_test(test_opts_flatten_empty),
         cmocka_unit_test(test_opts_cvtstr),
         cmocka_unit_test(test_opts_parse_implied_and_duplicates),
         cmocka_unit_test(test_opts_extract_prefix),
