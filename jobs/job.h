@@ -31,6 +31,7 @@
 #define BLKRIG_JOB_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -184,10 +185,12 @@ struct job {
     struct bd_list link;            /* in the manager's job list */
     struct bd_list txn_link;        /* in txn->jobs */
 
-    /* Progress; updated by the body without the lock (atomics not needed:
-     * readers tolerate a torn snapshot of two independent counters). */
-    int64_t progress_current;
-    int64_t progress_total;
+    /* Progress; updated without the lock by the body's workers and by
+     * guest writes (mirror's write-blocking mode) at once, so each update
+     * is atomic. The two are independent: a reader may see one updated
+     * before the other. */
+    _Atomic int64_t progress_current;
+    _Atomic int64_t progress_total;
 
     /* Rate limiting state (body only). */
     int64_t rl_slice_start_ns;

@@ -100,6 +100,7 @@ struct mirror_job {
     /* Body and hooks only (serialised by the job's life cycle). */
     bool ready;
     bool in_drain;              /* a drained section on source is held */
+    bool detached;              /* the filter no longer calls us */
     bool filter_removed;
     int64_t cursor;
     pthread_t *workers;
@@ -754,7 +755,11 @@ out:
         bd_drained_begin(s->source);
         s->in_drain = true;
     }
+    /* Here, not in the completion hooks: they run under the job lock,
+     * which a guest write reporting an error takes inside the filter's
+     * owner lock. */
     bd_mirror_top_set_owner(s->filter, NULL, NULL);
+    s->detached = true;
     return ret;
 }
 
@@ -779,7 +784,10 @@ static int mirror_exit_graph(struct mirror_job *s, bool pivot)
         bd_drained_begin(s->source);
         s->in_drain = true;
     }
-    bd_mirror_top_set_owner(s->filter, NULL, NULL);
+    if (!s->detached) {
+        bd_mirror_top_set_owner(s->filter, NULL, NULL);
+        s->detached = true;
+    }
     if (pivot && s->replaces) {
         to_replace = bd_graph_find_node(s->graph, s->replaces);
         if (!to_replace) {
