@@ -63,7 +63,10 @@ struct bd_child {
     unsigned role;              /* BD_ROLE_* */
     struct bd_node *parent;     /* NULL for a backend's root edge */
     struct bd_blk *blk;         /* the backend, for root edges */
-    /* Protected by the graph lock; node changes only while drained. */
+    /* Protected by the graph lock; node changes only while drained, but a
+     * request already on its way down reads it without the lock: changes
+     * are published with bd_child_set_node, requests read it with
+     * bd_child_node (release/acquire), so a new node is seen whole. */
     struct bd_node *node;       /* the child node */
     uint64_t perm;              /* permissions this edge takes */
     uint64_t shared;            /* permissions it lets other edges take */
@@ -346,10 +349,20 @@ static inline void bd_node_event(struct bd_node *n, enum bd_event ev)
     }
 }
 
+static inline struct bd_node *bd_child_node(struct bd_child *c)
+{
+    return __atomic_load_n(&c->node, __ATOMIC_ACQUIRE);
+}
+
+static inline void bd_child_set_node(struct bd_child *c, struct bd_node *n)
+{
+    __atomic_store_n(&c->node, n, __ATOMIC_RELEASE);
+}
+
 static inline void bd_event(struct bd_child *c, enum bd_event ev)
 {
     if (c) {
-        bd_node_event(c->node, ev);
+        bd_node_event(bd_child_node(c), ev);
     }
 }
 

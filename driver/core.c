@@ -1096,10 +1096,10 @@ int bd_replace_node(struct bd_node *from, struct bd_node *to,
         if (c->blk) {
             /* Requests read a backend's root node under its root lock. */
             bd_blk_root_lock(c->blk);
-            c->node = to;
+            bd_child_set_node(c, to);
             bd_blk_root_unlock(c->blk);
         } else {
-            c->node = to;
+            bd_child_set_node(c, to);
         }
         bd_ref(to);
         bd_list_add_head(&to->parents, &c->node_link);

@@ -1012,13 +1012,13 @@ int bd_node_truncate(struct bd_node *n, int64_t size, bool exact,
 int bd_child_preadv(struct bd_child *c, int64_t off, int64_t bytes,
                     struct bd_qiov *qiov, int flags)
 {
-    return bd_node_preadv(c->node, off, bytes, qiov, flags);
+    return bd_node_preadv(bd_child_node(c), off, bytes, qiov, flags);
 }
 
 int bd_child_pwritev(struct bd_child *c, int64_t off, int64_t bytes,
                      struct bd_qiov *qiov, int flags)
 {
-    return bd_node_pwritev(c->node, off, bytes, qiov, flags);
+    return bd_node_pwritev(bd_child_node(c), off, bytes, qiov, flags);
 }
 
 int bd_child_pread(struct bd_child *c, int64_t off, int64_t bytes, void *buf,
@@ -1027,7 +1027,7 @@ int bd_child_pread(struct bd_child *c, int64_t off, int64_t bytes, void *buf,
     struct bd_qiov q;
 
     bd_qiov_init_buf(&q, buf, (size_t)bytes);
-    return bd_node_preadv(c->node, off, bytes, &q, flags);
+    return bd_node_preadv(bd_child_node(c), off, bytes, &q, flags);
 }
 
 int bd_child_pwrite(struct bd_child *c, int64_t off, int64_t bytes,
@@ -1036,30 +1036,30 @@ int bd_child_pwrite(struct bd_child *c, int64_t off, int64_t bytes,
     struct bd_qiov q;
 
     bd_qiov_init_buf(&q, (void *)buf, (size_t)bytes);
-    return bd_node_pwritev(c->node, off, bytes, &q, flags);
+    return bd_node_pwritev(bd_child_node(c), off, bytes, &q, flags);
 }
 
 int bd_child_pwrite_zeroes(struct bd_child *c, int64_t off, int64_t bytes,
                            int flags)
 {
-    return bd_node_pwrite_zeroes(c->node, off, bytes, flags);
+    return bd_node_pwrite_zeroes(bd_child_node(c), off, bytes, flags);
 }
 
 int bd_child_pdiscard(struct bd_child *c, int64_t off, int64_t bytes)
 {
-    return bd_node_pdiscard(c->node, off, bytes);
+    return bd_node_pdiscard(bd_child_node(c), off, bytes);
 }
 
 int bd_child_flush(struct bd_child *c)
 {
-    return bd_node_flush(c->node);
+    return bd_node_flush(bd_child_node(c));
 }
 
 int bd_child_block_status(struct bd_child *c, int64_t off, int64_t bytes,
                           int64_t *pnum, int64_t *map,
                           struct bd_node **file)
 {
-    return bd_node_block_status(c->node, off, bytes, pnum, map, file);
+    return bd_node_block_status(bd_child_node(c), off, bytes, pnum, map, file);
 }
 
 int bd_child_truncate(struct bd_child *c, int64_t size, bool exact,
@@ -1067,5 +1067,5 @@ int bd_child_truncate(struct bd_child *c, int64_t size, bool exact,
                       struct bd_error **errp)
 {
     (void)flags;
-    return bd_node_truncate(c->node, size, exact, prealloc, errp);
+    return bd_node_truncate(bd_child_node(c), size, exact, prealloc, errp);
 }

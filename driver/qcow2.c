@@ -1270,8 +1270,8 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
                                        s->cluster_size);
         struct bd_qiov part;
 
-        if (!(flags & BD_REQ_VMSTATE) &&
-            !qcow2_offset_into_cluster(s, cur) && whole >= 2 * s->cluster_size) {
+        if (!(flags & BD_REQ_VMSTATE) && !qcow2_offset_into_cluster(s, cur) &&
+            whole >= 2 * s->cluster_size) {
             int64_t w;
 
             bd_qiov_slice(&part, qiov, done, whole);
