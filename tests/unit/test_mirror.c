@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -553,7 +554,7 @@ struct writer {
     struct fixture *f;
     int id;
     int64_t base;               /* own region: base .. base + 1 MiB */
-    volatile bool *stop;
+    atomic_bool *stop;
     unsigned char last[256];    /* last pattern per 4 KiB block */
     int writes;
     bool paced;                 /* pause between writes */
@@ -566,7 +567,7 @@ static void *writer_thread(void *opaque)
     char buf[4096];
 
     memset(w->last, 0x5a, sizeof(w->last));
-    while (!*w->stop || w->writes < 64) {
+    while (!atomic_load(w->stop) || w->writes < 64) {
         int blk = (int)(rand_r(&seed) % 256);
         unsigned char pat = (unsigned char)(1 + rand_r(&seed) % 250);
 
@@ -617,7 +618,7 @@ static void run_concurrent(struct fixture *f, enum mirror_copy_mode mode)
     struct mirror_opts o;
     struct writer w[4];
     pthread_t th[4];
-    volatile bool stop = false;
+    atomic_bool stop = false;
     struct job *j;
     int i;
 
