@@ -10,10 +10,15 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(B)/%.o)
 
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(UNIT_MAIN) $(TEST_HELPER_OBJS) $(LIB)
 	$(if $(filter 1,$(V)),,@echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UNIT_MAIN) $(TEST_HELPER_OBJS) $(LIB) \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) \
 		$(LIBS) $(shell pkg-config --libs cmocka)
 
--include $(UNIT_BINS:%=%.d) $(UNIT_MAIN:.o=.d) $(TEST_HELPER_OBJS:.o=.d)
+# A fixture shared by a few binaries is linked into those alone (in
+# tests/helpers it would be linked into every unit binary).
+BACKUP_FIXTURE := $(B)/tests/unit/backup-fixture.o
+$(B)/tests/unit/test_backup $(B)/tests/unit/test_cbw: $(BACKUP_FIXTURE)
+
+-include $(BACKUP_FIXTURE:.o=.d) $(UNIT_BINS:%=%.d) $(UNIT_MAIN:.o=.d) $(TEST_HELPER_OBJS:.o=.d)
 
 # Everything the test scripts run.
 TEST_BINS := $(BLKRIG) $(UNIT_BINS) $(TOOLS)
