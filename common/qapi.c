@@ -402,10 +402,12 @@ static int check_type(struct vctx *c, const struct qapi_type *t, json_t *v,
         if (!json_is_object(v)) {
             return type_error(c, path, "object");
         }
-        if (check_members(c, t->members, v, path) < 0) {
+        if ((t->base && check_members(c, t->base->members, v, path) < 0) ||
+            check_members(c, t->members, v, path) < 0) {
             return -EINVAL;
         }
-        return check_unexpected(c, t->members, NULL, v, path);
+        return check_unexpected(c, t->base ? t->base->members : NULL,
+                                t->members, v, path);
     case QAPI_UNION:
         if (!json_is_object(v)) {
             return type_error(c, path, "object");
@@ -525,7 +527,8 @@ static json_t *convert(const struct qapi_type *t, json_t *v)
 
     switch (t->kind) {
     case QAPI_STRUCT:
-        return convert_members(t->members, json_copy(v));
+        out = convert_members(t->members, json_copy(v));
+        return t->base ? convert_members(t->base->members, out) : out;
     case QAPI_UNION: {
         const struct qapi_variant *var = NULL;
 

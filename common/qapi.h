@@ -59,6 +59,9 @@ struct qapi_type {
     const char *name;                       /* for messages and introspection */
     const char *const *enum_values;         /* QAPI_ENUM */
     const struct qapi_member *members;      /* QAPI_STRUCT, QAPI_UNION base */
+    /* QAPI_STRUCT: QAPI's 'base', a struct (without a base of its own)
+     * whose members come before these, checked and converted first. */
+    const struct qapi_type *base;
     const struct qapi_type *element;        /* QAPI_LIST */
     const char *discriminator;              /* QAPI_UNION */
     const struct qapi_variant *variants;    /* QAPI_UNION */

@@ -60,7 +60,7 @@ static const char *const perm_values[] = {
     "consistent-read", "write", "write-unchanged", "resize", NULL
 };
 
-static const struct qapi_type t_event = {
+const struct qapi_type bd_qapi_blkdebug_event = {
     .kind = QAPI_ENUM, .name = "BlkdebugEvent", .enum_values = event_values,
 };
 static const struct qapi_type t_iotype = {
@@ -75,7 +75,7 @@ static const struct qapi_type t_perm_list = {
 };
 
 static const struct qapi_member inject_members[] = {
-    { "event", &t_event, false },
+    { "event", &bd_qapi_blkdebug_event, false },
     { "state", &qapi_type_int, true },
     { "iotype", &t_iotype, true },
     { "errno", &qapi_type_int, true },
@@ -95,7 +95,7 @@ static const struct qapi_member inject_members[] = {
 };
 
 static const struct qapi_member set_state_members[] = {
-    { "event", &t_event, false },
+    { "event", &bd_qapi_blkdebug_event, false },
     { "state", &qapi_type_int, true },
     { "new_state", &qapi_type_int, false },
     { NULL, NULL, false },

@@ -18,7 +18,9 @@ struct bd_node;
 struct inj;
 
 /* The rule schemas (BlkdebugInjectErrorOptions with our extensions,
- * BlkdebugSetStateOptions), shared with the QMP commands. */
+ * BlkdebugSetStateOptions) and the event enum, shared with the QMP
+ * commands, whose arguments extend them (qapi_type.base). */
+extern const struct qapi_type bd_qapi_blkdebug_event;
 extern const struct qapi_type bd_qapi_blkdebug_inject;
 extern const struct qapi_type bd_qapi_blkdebug_set_state;
 

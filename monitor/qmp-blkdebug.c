@@ -23,52 +23,16 @@
 /* ------------------------------------------------------------------ */
 /* Argument schemas                                                     */
 
-static const char *const event_values[] = {
-#define BD_EV(e, n) n,
-#include "injector/events.def"
-#undef BD_EV
-    NULL
-};
-
-static const char *const iotype_values[] = {
-    "read", "write", "write-zeroes", "discard", "flush", "block-status", NULL
-};
-
-static const struct qapi_type t_event = {
-    .kind = QAPI_ENUM, .name = "BlkdebugEvent", .enum_values = event_values,
-};
-static const struct qapi_type t_iotype = {
-    .kind = QAPI_ENUM, .name = "BlkdebugIOType",
-    .enum_values = iotype_values,
-};
-
+/* The rule commands take a rule as blockdev-add does (the driver's
+ * schema is their base) plus the node and, for injections, "arm". */
 static const struct qapi_member inject_add_members[] = {
     { "node-name", &qapi_type_str, false },
-    { "event", &t_event, false },
-    { "state", &qapi_type_int, true },
-    { "iotype", &t_iotype, true },
-    { "errno", &qapi_type_int, true },
-    { "sector", &qapi_type_int, true },
-    { "once", &qapi_type_bool, true },
-    { "immediately", &qapi_type_bool, true },
-    { "length", &qapi_type_int, true },
-    { "sectors", &qapi_type_str, true },
-    { "probability", &qapi_type_number, true },
-    { "skip", &qapi_type_int, true },
-    { "count", &qapi_type_int, true },
-    { "delay-ns", &qapi_type_int, true },
-    { "corrupt", &qapi_type_int, true },
-    { "torn", &qapi_type_int, true },
-    { "lost", &qapi_type_bool, true },
     { "arm", &qapi_type_bool, true },
     { NULL, NULL, false },
 };
 
 static const struct qapi_member set_state_add_members[] = {
     { "node-name", &qapi_type_str, false },
-    { "event", &t_event, false },
-    { "state", &qapi_type_int, true },
-    { "new_state", &qapi_type_int, false },
     { NULL, NULL, false },
 };
 
@@ -86,7 +50,7 @@ static const struct qapi_member state_members[] = {
 
 static const struct qapi_member break_members[] = {
     { "node-name", &qapi_type_str, false },
-    { "event", &t_event, false },
+    { "event", &bd_qapi_blkdebug_event, false },
     { "tag", &qapi_type_str, false },
     { NULL, NULL, false },
 };
@@ -107,8 +71,14 @@ static const struct qapi_member query_members[] = {
         .kind = QAPI_STRUCT, .name = #sym, .members = list, \
     }
 
-ARGS(args_inject_add, inject_add_members);
-ARGS(args_set_state_add, set_state_add_members);
+static const struct qapi_type args_inject_add = {
+    .kind = QAPI_STRUCT, .name = "args_inject_add",
+    .base = &bd_qapi_blkdebug_inject, .members = inject_add_members,
+};
+static const struct qapi_type args_set_state_add = {
+    .kind = QAPI_STRUCT, .name = "args_set_state_add",
+    .base = &bd_qapi_blkdebug_set_state, .members = set_state_add_members,
+};
 ARGS(args_id, id_members);
 ARGS(args_state, state_members);
 ARGS(args_break, break_members);

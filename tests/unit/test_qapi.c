@@ -49,6 +49,17 @@ static const struct qapi_type test_type = {
     .kind = QAPI_STRUCT, .name = "Test", .members = test_members,
 };
 
+/* A struct with a base: the base's members are checked first. */
+static const struct qapi_member ext_members[] = {
+    { "node", &qapi_type_str, false },
+    { "arm", &qapi_type_bool, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type ext_type = {
+    .kind = QAPI_STRUCT, .name = "Ext", .base = &rule_type,
+    .members = ext_members,
+};
+
 struct vcase {
     const struct qapi_type *type;
     bool keyval;
@@ -261,6 +272,40 @@ static void test_qapi_lists_ranges(void **state)
     run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* 'base': its members first, then the struct's own; a key of either is
+ * known; keyval conversion types both. */
+static void test_qapi_base(void **state)
+{
+    static const struct vcase cases[] = {
+        { &ext_type, false, "{\"event\":\"read_aio\",\"new_state\":1,"
+          "\"node\":\"n\",\"arm\":true}", NULL },
+        { &ext_type, false, "{}", "Parameter 'event' is missing" },
+        { &ext_type, false, "{\"event\":\"read_aio\",\"new_state\":1}",
+          "Parameter 'node' is missing" },
+        { &ext_type, false, "{\"node\":\"n\",\"event\":\"x\"}",
+          "Parameter 'event' does not accept value 'x'" },
+        { &ext_type, false, "{\"event\":\"read_aio\",\"new_state\":1,"
+          "\"node\":\"n\",\"foo\":1}", "Parameter 'foo' is unexpected" },
+        { &ext_type, true, "event=read_aio,new_state=x,node=n",
+          "Parameter 'new_state' expects integer" },
+    };
+    struct bd_error *err = NULL;
+    json_t *flat = bd_opts_parse("event=write_aio,new_state=4,node=n,arm=on",
+                                 NULL, &err);
+    json_t *tree = bd_opts_crumple(flat, &err);
+    json_t *j = NULL;
+
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+    j = qapi_keyval_to_json(&ext_type, tree, &err);
+    assert_non_null(j);
+    assert_true(json_is_integer(json_object_get(j, "new_state")));
+    assert_true(json_is_true(json_object_get(j, "arm")));
+    json_decref(j);
+    json_decref(tree);
+    json_decref(flat);
+}
+
 /* keyval trees become typed JSON for handlers; getters read both. */
 static void test_qapi_keyval_to_json(void **state)
 {
@@ -305,6 +350,7 @@ int unit_run_tests(void)
         cmocka_unit_test(test_qapi_blockdev_keyval),
         cmocka_unit_test(test_qapi_lists_ranges),
         cmocka_unit_test(test_qapi_keyval_to_json),
+        cmocka_unit_test(test_qapi_base),
     };
 
     return cmocka_run_group_tests_name("qapi", tests, NULL, NULL);
