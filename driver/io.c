@@ -143,6 +143,16 @@ static struct bd_child *primary_child(struct bd_node *bs)
 /* ------------------------------------------------------------------ */
 /* Reads                                                                */
 
+/* The VM state area lives in a format that has one (qcow2); other nodes
+ * pass such requests to their primary child, and a node with none (a
+ * protocol driver) has no state area: QEMU's bdrv_co_readv_vmstate. */
+static bool vmstate_unsupported(struct bd_node *bs, int flags)
+{
+    return (flags & BD_REQ_VMSTATE) &&
+           !(bs->supported_write_flags & BD_REQ_VMSTATE) &&
+           !bs->file && !bd_filter_child(bs);
+}
+
 static int driver_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
                          struct bd_qiov *qiov, int flags)
 {
@@ -174,7 +184,11 @@ static int aligned_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
         return (int)total;
     }
     max_bytes = BD_ROUND_UP(BD_MAX(0, total - off), (int64_t)align);
-    if (bytes <= max_bytes && (!max_transfer || (uint64_t)bytes <= max_transfer)) {
+    /* The VM state area is not bounded by the disk: no zeroes past its
+     * end, the format reads it whole. */
+    if ((flags & BD_REQ_VMSTATE) ||
+        (bytes <= max_bytes &&
+         (!max_transfer || (uint64_t)bytes <= max_transfer))) {
         return driver_preadv(bs, off, bytes, qiov, flags);
     }
     while (done < bytes) {
@@ -220,6 +234,9 @@ int bd_node_preadv(struct bd_node *bs, int64_t off, int64_t bytes,
     }
     if (bytes == 0) {
         return 0;
+    }
+    if (vmstate_unsupported(bs, flags)) {
+        return -ENOTSUP;
     }
     assert(qiov->size >= (size_t)bytes);
     bd_inc_in_flight(bs);
@@ -587,6 +604,13 @@ int bd_node_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
     }
     if (bytes == 0) {
         return 0;
+    }
+    /* As in QEMU, a node writes compressed only if its own driver can:
+     * filters and raw do not pass the request on. */
+    if (((flags & BD_REQ_WRITE_COMPRESSED) &&
+         !(bs->supported_write_flags & BD_REQ_WRITE_COMPRESSED)) ||
+        vmstate_unsupported(bs, flags)) {
+        return -ENOTSUP;
     }
     assert((flags & BD_REQ_ZERO_WRITE) || qiov->size >= (size_t)bytes);
     if ((flags & BD_REQ_MAY_UNMAP) && !(bs->open_flags & BD_O_UNMAP)) {

@@ -657,7 +657,8 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
      * and VM-state writes can skip it, as QEMU's do. Compressed writes
      * are announced so that backup's compress option accepts qcow2
      * targets (QEMU: the driver has a compressed-write callback). */
-    bs->supported_write_flags = BD_REQ_FUA | BD_REQ_WRITE_COMPRESSED;
+    bs->supported_write_flags = BD_REQ_FUA | BD_REQ_WRITE_COMPRESSED |
+                                BD_REQ_VMSTATE;
     bs->supported_zero_flags = BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK |
                                BD_REQ_FUA;
     return 0;
