@@ -350,9 +350,38 @@ static void cbw_child_perm(struct bd_node *bs, struct bd_child *c,
     *nshared = parent_shared;
 }
 
+/* BlockdevOptionsCbw, as blockdev-add validates it (before any node is
+ * looked at, so a bad value is reported ahead of a duplicate node name). */
+static const struct qapi_type cbw_on_error_type = {
+    .kind = QAPI_ENUM, .name = "OnCbwError", .enum_values = on_cbw_error_names,
+};
+static const struct qapi_member cbw_bitmap_members[] = {
+    { "node", &qapi_type_str, false },
+    { "name", &qapi_type_str, false },
+    { NULL, NULL, false },
+};
+static const struct qapi_type cbw_bitmap_type = {
+    .kind = QAPI_STRUCT, .name = "BlockDirtyBitmap",
+    .members = cbw_bitmap_members,
+};
+static const struct qapi_member cbw_qapi_members[] = {
+    { "file", &bd_qapi_blockdev_ref, false },
+    { "target", &bd_qapi_blockdev_ref, false },
+    { "bitmap", &cbw_bitmap_type, true },
+    { "on-cbw-error", &cbw_on_error_type, true },
+    { "cbw-timeout", &qapi_type_uint32, true },
+    { "min-cluster-size", &qapi_type_size, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type cbw_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsCbw",
+    .members = cbw_qapi_members,
+};
+
 static const struct bd_driver cbw_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "copy-before-write",
+    .qapi_options = &cbw_qapi_options,
     .is_filter = true,
     .instance_size = sizeof(struct cbw_state),
     .open = cbw_open,

@@ -1016,8 +1016,9 @@ struct bd_child *bd_open_child(struct bd_node *bs, json_t *options,
         }
         child = refname ? bd_graph_find_node(bs->graph, refname) : NULL;
         if (!child) {
-            bd_error_setg(errp, "Cannot find device='' nor node-name='%s'",
-                          refname ? refname : "");
+            /* QEMU looks the name up as a device and as a node name. */
+            bd_error_setg(errp, "Cannot find device='%s' nor node-name='%s'",
+                          refname ? refname : "", refname ? refname : "");
             free(refname);
             return NULL;
         }

@@ -2072,9 +2072,41 @@ out:
     return ret;
 }
 
+/*
+ * BlockdevOptionsQcow2, as blockdev-add validates it: every member QEMU
+ * 10.0 knows, so a mistyped value gets QEMU's message before anything is
+ * opened. Only file and backing are taken by qcow2_open; the others pass
+ * validation and are then refused as unsupported options (docs/compat.md).
+ * overlap-check (an alternate) and encrypt (a union) are checked as JSON
+ * values of any shape.
+ */
+static const struct qapi_member qcow2_qapi_members[] = {
+    { "file", &bd_qapi_blockdev_ref, false },
+    { "backing", &bd_qapi_blockdev_ref_or_null, true },
+    { "lazy-refcounts", &qapi_type_bool, true },
+    { "pass-discard-request", &qapi_type_bool, true },
+    { "pass-discard-snapshot", &qapi_type_bool, true },
+    { "pass-discard-other", &qapi_type_bool, true },
+    { "discard-no-unref", &qapi_type_bool, true },
+    { "overlap-check", &qapi_type_any, true },
+    { "cache-size", &qapi_type_int, true },
+    { "l2-cache-size", &qapi_type_int, true },
+    { "l2-cache-entry-size", &qapi_type_int, true },
+    { "refcount-cache-size", &qapi_type_int, true },
+    { "cache-clean-interval", &qapi_type_int, true },
+    { "encrypt", &qapi_type_any, true },
+    { "data-file", &bd_qapi_blockdev_ref, true },
+    { NULL, NULL, false },
+};
+static const struct qapi_type qcow2_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsQcow2",
+    .members = qcow2_qapi_members,
+};
+
 static const struct bd_driver qcow2_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "qcow2",
+    .qapi_options = &qcow2_qapi_options,
     .is_format = true,
     .supports_backing = true,
     .instance_size = sizeof(struct qcow2_state),

@@ -157,9 +157,20 @@ static void snap_child_perm(struct bd_node *bs, struct bd_child *c,
     *nshared = BD_PERM_ALL;
 }
 
+/* BlockdevOptionsGenericFormat, as blockdev-add validates it. */
+static const struct qapi_member snap_qapi_members[] = {
+    { "file", &bd_qapi_blockdev_ref, false },
+    { NULL, NULL, false },
+};
+static const struct qapi_type snap_qapi_options = {
+    .kind = QAPI_STRUCT, .name = "BlockdevOptionsGenericFormat",
+    .members = snap_qapi_members,
+};
+
 static const struct bd_driver snap_driver = {
     .struct_size = sizeof(struct bd_driver),
     .name = "snapshot-access",
+    .qapi_options = &snap_qapi_options,
     .instance_size = sizeof(struct snap_state),
     .open = snap_open,
     .refresh_limits = snap_refresh_limits,
