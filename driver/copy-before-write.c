@@ -33,7 +33,7 @@
 
 #define CBW_MIN_CLUSTER (64 * 1024)
 
-static const char *const on_cbw_error_names[] = {
+const char *const cbw_on_error_names[] = {
     "break-guest-write", "break-snapshot", NULL,
 };
 
@@ -41,7 +41,7 @@ struct cbw_state {
     /* Set in open, immutable. */
     struct bd_child *target;
     struct block_copy *bcs;
-    int on_cbw_error;               /* index in on_cbw_error_names */
+    int on_cbw_error;               /* index in cbw_on_error_names */
     uint64_t timeout_s;             /* 0: no limit */
 
     /* First copy error under break-snapshot (negative errno), else 0. */
@@ -87,7 +87,7 @@ static int cbw_open(struct bd_node *bs, json_t *options, int flags,
     (void)flags;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
-    if (bd_opts_take_enum(options, "on-cbw-error", on_cbw_error_names, &idx,
+    if (bd_opts_take_enum(options, "on-cbw-error", cbw_on_error_names, &idx,
                           errp) < 0) {
         goto out;
     }
@@ -352,22 +352,13 @@ static void cbw_child_perm(struct bd_node *bs, struct bd_child *c,
 
 /* BlockdevOptionsCbw, as blockdev-add validates it (before any node is
  * looked at, so a bad value is reported ahead of a duplicate node name). */
-static const struct qapi_type cbw_on_error_type = {
-    .kind = QAPI_ENUM, .name = "OnCbwError", .enum_values = on_cbw_error_names,
-};
-static const struct qapi_member cbw_bitmap_members[] = {
-    { "node", &qapi_type_str, false },
-    { "name", &qapi_type_str, false },
-    { NULL, NULL, false },
-};
-static const struct qapi_type cbw_bitmap_type = {
-    .kind = QAPI_STRUCT, .name = "BlockDirtyBitmap",
-    .members = cbw_bitmap_members,
+const struct qapi_type cbw_on_error_type = {
+    .kind = QAPI_ENUM, .name = "OnCbwError", .enum_values = cbw_on_error_names,
 };
 static const struct qapi_member cbw_qapi_members[] = {
     { "file", &bd_qapi_blockdev_ref, false },
     { "target", &bd_qapi_blockdev_ref, false },
-    { "bitmap", &cbw_bitmap_type, true },
+    { "bitmap", &bd_qapi_block_dirty_bitmap, true },
     { "on-cbw-error", &cbw_on_error_type, true },
     { "cbw-timeout", &qapi_type_uint32, true },
     { "min-cluster-size", &qapi_type_size, true },

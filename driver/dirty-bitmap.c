@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/cutils.h"
+#include "common/qapi.h"
 #include "driver/block-int.h"
 #include "driver/dirty-bitmap.h"
 
@@ -450,3 +451,13 @@ void bd_dirty_bitmap_reclaim(struct bd_dirty_bitmap *bm)
 {
     end_freeze(bm, true);
 }
+
+static const struct qapi_member block_dirty_bitmap_members[] = {
+    { "node", &qapi_type_str, false },
+    { "name", &qapi_type_str, false },
+    { NULL, NULL, false },
+};
+const struct qapi_type bd_qapi_block_dirty_bitmap = {
+    .kind = QAPI_STRUCT, .name = "BlockDirtyBitmap",
+    .members = block_dirty_bitmap_members,
+};

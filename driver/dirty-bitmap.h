@@ -113,4 +113,9 @@ int bd_dirty_bitmap_create_successor(struct bd_dirty_bitmap *bm,
 void bd_dirty_bitmap_abdicate(struct bd_dirty_bitmap *bm);
 void bd_dirty_bitmap_reclaim(struct bd_dirty_bitmap *bm);
 
+/* BlockDirtyBitmap ({node, name}), the schema type every command and
+ * option naming a bitmap uses. */
+struct qapi_type;
+extern const struct qapi_type bd_qapi_block_dirty_bitmap;
+
 #endif

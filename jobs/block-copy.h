@@ -89,5 +89,10 @@ struct block_copy *cbw_block_copy(struct bd_node *cbw);
 int cbw_snapshot_error(struct bd_node *cbw);
 /* Is the node a copy-before-write filter? */
 bool cbw_is_filter(struct bd_node *n);
+/* OnCbwError (break-guest-write, break-snapshot; NULL-terminated) and its
+ * schema type, shared by the filter's options and blockdev-backup's. */
+extern const char *const cbw_on_error_names[];
+struct qapi_type;
+extern const struct qapi_type cbw_on_error_type;
 
 #endif

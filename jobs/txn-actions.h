@@ -46,7 +46,6 @@ const struct txn_action_ops *txn_backup_action(const char *kind);
 /* Argument schemas shared with the transaction command's. */
 struct qapi_type;
 extern const struct qapi_type qmp_bitmap_add_args;
-extern const struct qapi_type qmp_bitmap_args;
 extern const struct qapi_type qmp_bitmap_merge_args;
 extern const struct qapi_type qmp_blockdev_backup_args;
 extern const struct qapi_type qmp_drive_backup_args;

@@ -18,6 +18,7 @@
 #include "driver/block-int.h"
 #include "driver/dirty-bitmap.h"
 #include "jobs/backup.h"
+#include "jobs/block-copy.h"
 #include "jobs/job.h"
 #include "jobs/txn-actions.h"
 #include "monitor/qmp-cmds.h"
@@ -45,13 +46,6 @@ static const char *const on_error_values[] = {
 static const struct qapi_type on_error_enum = {
     .kind = QAPI_ENUM, .name = "BlockdevOnError",
     .enum_values = on_error_values,
-};
-static const char *const on_cbw_error_values[] = {
-    "break-guest-write", "break-snapshot", NULL,
-};
-static const struct qapi_type on_cbw_error_enum = {
-    .kind = QAPI_ENUM, .name = "OnCbwError",
-    .enum_values = on_cbw_error_values,
 };
 static const char *const new_image_mode_values[] = {
     "existing", "absolute-paths", NULL,
@@ -81,7 +75,7 @@ static const struct qapi_type perf_struct = {
     { "compress", &qapi_type_bool, true }, \
     { "on-source-error", &on_error_enum, true }, \
     { "on-target-error", &on_error_enum, true }, \
-    { "on-cbw-error", &on_cbw_error_enum, true }, \
+    { "on-cbw-error", &cbw_on_error_type, true }, \
     { "auto-finalize", &qapi_type_bool, true }, \
     { "auto-dismiss", &qapi_type_bool, true }, \
     { "filter-node-name", &qapi_type_str, true }, \
@@ -128,7 +122,7 @@ static const struct qapi_type empty_struct = {
     }
 WRAPPER(w_abort, empty_struct);
 WRAPPER(w_bitmap_add, qmp_bitmap_add_args);
-WRAPPER(w_bitmap, qmp_bitmap_args);
+WRAPPER(w_bitmap, bd_qapi_block_dirty_bitmap);
 WRAPPER(w_bitmap_merge, qmp_bitmap_merge_args);
 WRAPPER(w_blockdev_backup, qmp_blockdev_backup_args);
 WRAPPER(w_drive_backup, qmp_drive_backup_args);
@@ -310,7 +304,7 @@ static int parse_common(struct bd_graph *g, struct bd_node *bs, json_t *args,
         return -EINVAL;
     }
     p->on_target_error = (enum job_on_error)r;
-    r = arg_enum(args, "on-cbw-error", on_cbw_error_values, 0, errp);
+    r = arg_enum(args, "on-cbw-error", cbw_on_error_names, 0, errp);
     if (r < 0) {
         return -EINVAL;
     }

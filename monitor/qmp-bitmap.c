@@ -40,17 +40,9 @@ const struct qapi_type qmp_bitmap_add_args = {
     .kind = QAPI_STRUCT, .name = "BlockDirtyBitmapAdd", .members = add_members,
 };
 
-static const struct qapi_member bitmap_members[] = {
-    { "node", &qapi_type_str, false },
-    { "name", &qapi_type_str, false },
-    { NULL, NULL, false },
-};
-const struct qapi_type qmp_bitmap_args = {
-    .kind = QAPI_STRUCT, .name = "BlockDirtyBitmap", .members = bitmap_members,
-};
 
 static const struct qapi_type *const bitmap_or_str_alts[] = {
-    &qapi_type_str, &qmp_bitmap_args, NULL,
+    &qapi_type_str, &bd_qapi_block_dirty_bitmap, NULL,
 };
 static const struct qapi_type bitmap_or_str = {
     .kind = QAPI_ALTERNATE, .name = "BlockDirtyBitmapOrStr",
@@ -495,10 +487,10 @@ BITMAP_HANDLER(qmp_bitmap_merge, "block-dirty-bitmap-merge")
 
 const struct qmp_command qmp_cmds_bitmap[] = {
     { "block-dirty-bitmap-add", &qmp_bitmap_add_args, qmp_bitmap_add, 0 },
-    { "block-dirty-bitmap-remove", &qmp_bitmap_args, qmp_bitmap_remove, 0 },
-    { "block-dirty-bitmap-clear", &qmp_bitmap_args, qmp_bitmap_clear, 0 },
-    { "block-dirty-bitmap-enable", &qmp_bitmap_args, qmp_bitmap_enable, 0 },
-    { "block-dirty-bitmap-disable", &qmp_bitmap_args, qmp_bitmap_disable,
+    { "block-dirty-bitmap-remove", &bd_qapi_block_dirty_bitmap, qmp_bitmap_remove, 0 },
+    { "block-dirty-bitmap-clear", &bd_qapi_block_dirty_bitmap, qmp_bitmap_clear, 0 },
+    { "block-dirty-bitmap-enable", &bd_qapi_block_dirty_bitmap, qmp_bitmap_enable, 0 },
+    { "block-dirty-bitmap-disable", &bd_qapi_block_dirty_bitmap, qmp_bitmap_disable,
       0 },
     { "block-dirty-bitmap-merge", &qmp_bitmap_merge_args, qmp_bitmap_merge,
       0 },
