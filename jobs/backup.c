@@ -66,21 +66,16 @@ static void backup_progress(void *opaque, int64_t bytes)
     atomic_fetch_add(&bj->copied, bytes);
 }
 
-/* Copies made by guest writes while the body is parked (paused after an
- * error, or waiting in pending) count at once, as in QEMU, where the
- * filter's block-copy advances the job's progress meter itself. */
+/* The job's progress is read from here before every query and event
+ * (job_driver.progress), so copies made by guest writes count at once,
+ * also while the body is parked (paused after an error, or waiting in
+ * pending), as in QEMU, where the filter's block-copy advances the job's
+ * progress meter itself. */
 static int64_t backup_job_progress(struct job *job)
 {
     struct backup_job *bj = (struct backup_job *)job;
 
     return atomic_load(&bj->copied);
-}
-
-static void sync_progress(struct backup_job *bj)
-{
-    job_lock(bj->job.mgr);
-    bj->job.progress_current = atomic_load(&bj->copied);
-    job_unlock(bj->job.mgr);
 }
 
 /* Non-zero once the filter lost the point in time (break-snapshot). */
@@ -144,7 +139,6 @@ static int backup_pass_serial(struct backup_job *bj, bool *is_read)
             return r;
         }
         r = block_copy(bj->bcs, off, n, is_read);
-        sync_progress(bj);
         if (r < 0) {
             return r;
         }
@@ -277,7 +271,6 @@ static int backup_pass(struct backup_job *bj, bool *is_read)
         }
     }
     pthread_mutex_destroy(&ps.lock);
-    sync_progress(bj);
     if (ps.ret < 0) {
         *is_read = ps.is_read;
         return ps.ret;
@@ -295,7 +288,6 @@ static int backup_run(struct job *job)
     }
     job_progress_set_total(job, block_copy_dirty_bytes(bj->bcs) +
                                 atomic_load(&bj->copied));
-    sync_progress(bj);
 
     if (bj->sync == BACKUP_SYNC_NONE) {
         /* Only guest writes copy; the job runs until cancelled. */
@@ -308,7 +300,6 @@ static int backup_run(struct job *job)
             if (ret) {
                 return ret;
             }
-            sync_progress(bj);
             job_sleep_ns(job, 10 * 1000 * 1000);
         }
     }
@@ -345,7 +336,6 @@ static int backup_run(struct job *job)
     if (ret) {
         return ret;
     }
-    sync_progress(bj);
     return 0;
 }
 
