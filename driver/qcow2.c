@@ -1177,10 +1177,11 @@ out:
  * the file where QEMU issues one (a backup into a qcow2 target made 17,000
  * io_submit calls per GiB against qemu-storage-daemon's 85).
  * Returns the bytes written (> 0), 0 when the run does not qualify (the
- * caller writes cluster by cluster), or -errno.
+ * caller writes cluster by cluster; *plain then holds how many bytes from
+ * off are mapped alike and need not be asked about again), or -errno.
  */
 static int64_t write_new_run(struct bd_node *bs, uint64_t off, uint64_t n,
-                             struct bd_qiov *data)
+                             struct bd_qiov *data, uint64_t *plain)
 {
     struct qcow2_state *s = bs->opaque;
     uint64_t cs = s->cluster_size;
@@ -1192,13 +1193,18 @@ static int64_t write_new_run(struct bd_node *bs, uint64_t off, uint64_t n,
     int64_t host = 0;
     int ret;
 
-    n = BD_MIN(n, QCOW2_ALLOC_RUN_MAX * cs);
+    *plain = 0;
     pthread_mutex_lock(&s->lock);
     ret = qcow2_get_host_offset(bs, off, n, &count, &l2e);
     type = qcow2_get_cluster_type(s, l2e);
-    if (ret < 0 || count < 2 * cs || off + count > s->size ||
-        (type != QCOW2_CLUSTER_UNALLOCATED &&
-         type != QCOW2_CLUSTER_ZERO_PLAIN) ||
+    if (ret == 0 && (count < 2 * cs ||
+                     (type != QCOW2_CLUSTER_UNALLOCATED &&
+                      type != QCOW2_CLUSTER_ZERO_PLAIN))) {
+        /* Nothing in this run qualifies: already mapped, or too short. */
+        *plain = count;
+    }
+    count = BD_MIN(count, QCOW2_ALLOC_RUN_MAX * cs);
+    if (ret < 0 || *plain || off + count > s->size ||
         alloc_overlap(s, off, off + count)) {
         pthread_mutex_unlock(&s->lock);
         return ret < 0 ? ret : 0;
@@ -1253,6 +1259,7 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
 {
     struct qcow2_state *s = bs->opaque;
     uint64_t done = 0;
+    uint64_t plain_end = 0;     /* below: known not to batch (mapped) */
     int ret = 0;
 
     if (flags & BD_REQ_WRITE_COMPRESSED) {
@@ -1272,11 +1279,12 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
         struct bd_qiov part;
 
         if (!(flags & BD_REQ_VMSTATE) && !qcow2_offset_into_cluster(s, cur) &&
-            whole >= 2 * s->cluster_size) {
+            whole >= 2 * s->cluster_size && cur >= plain_end) {
+            uint64_t plain = 0;
             int64_t w;
 
             bd_qiov_slice(&part, qiov, done, whole);
-            w = write_new_run(bs, cur, whole, &part);
+            w = write_new_run(bs, cur, whole, &part, &plain);
             bd_qiov_destroy(&part);
             if (w < 0) {
                 ret = (int)w;
@@ -1286,6 +1294,7 @@ static int qcow2_pwritev(struct bd_node *bs, int64_t off, int64_t bytes,
                 done += (uint64_t)w;
                 continue;
             }
+            plain_end = cur + plain;
         }
         bd_qiov_slice(&part, qiov, done, n);
         ret = write_one(bs, cur, n, &part);
