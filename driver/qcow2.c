@@ -655,8 +655,10 @@ static int qcow2_open(struct bd_node *bs, json_t *options, int flags,
     }
     /* FUA is taken (and emulated here with a flush) so that compressed
      * and VM-state writes can skip it, as QEMU's do. Compressed writes
-     * are announced so that backup's compress option accepts qcow2
-     * targets (QEMU: the driver has a compressed-write callback). */
+     * and the VM state area are announced because the request path sends
+     * them only to a node that has them (driver/io.c), and backup's
+     * compress option looks for the former (QEMU: the driver has the
+     * callbacks). */
     bs->supported_write_flags = BD_REQ_FUA | BD_REQ_WRITE_COMPRESSED |
                                 BD_REQ_VMSTATE;
     bs->supported_zero_flags = BD_REQ_MAY_UNMAP | BD_REQ_NO_FALLBACK |
